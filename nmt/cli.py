@@ -1,0 +1,143 @@
+"""The ``nmt`` command: parses arguments and calls library functions, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from nmt import __version__
+from nmt.errors import Interrupted, NmtError
+
+
+def positive_int(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a translator on a parallel corpus")
+    src = p.add_argument_group("corpus (a TSV file or directory, or Moses files)")
+    src.add_argument("--corpus", help="TSV file (en<TAB>ko per line) or directory with train/dev/test.tsv")
+    src.add_argument("--src", help="Moses-style source file (line i translates --tgt line i)")
+    src.add_argument("--tgt", help="Moses-style target file")
+    p.add_argument("--out", required=True, help="model directory to create or resume")
+    p.add_argument("--config", help="JSON config file (any subset of the sections)")
+    p.add_argument("--epochs", type=positive_int, help="shortcut for --set train.epochs=N")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        help="override one config field, e.g. --set model.units=512 (repeatable)",
+    )
+    p.add_argument("--skip-bad-lines", action="store_true", help="skip malformed corpus lines")
+    p.add_argument("--jit", action="store_true", help="XLA-compile the train and eval steps")
+    p.add_argument("--overwrite", action="store_true", help="replace a different model in --out")
+    p.set_defaults(run=_run_train)
+
+
+def _run_train(args) -> int:
+    from nmt.config import Config, load_config
+    from nmt.train import train_translator
+
+    if args.corpus is None and (args.src is None or args.tgt is None):
+        raise NmtError("give --corpus PATH, or both --src and --tgt")
+    if args.corpus is not None and (args.src or args.tgt):
+        raise NmtError("give either --corpus or --src/--tgt, not both")
+    config = load_config(args.config) if args.config else Config()
+    config.override(args.set)
+    if args.epochs:
+        config.train.epochs = args.epochs
+    if args.skip_bad_lines:
+        config.data.skip_bad_lines = True
+    if args.jit:
+        config.train.jit_compile = True
+    log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
+    result = train_translator(
+        config, args.out, corpus=args.corpus, src=args.src, tgt=args.tgt,
+        overwrite=args.overwrite, log=log,
+    )
+    log(f"done: {result.steps} steps, best dev loss {result.best_dev_loss:.4f}, model in {args.out}")
+    return 0
+
+
+def _add_translate(sub) -> None:
+    p = sub.add_parser("translate", help="translate sentences with a trained model")
+    p.add_argument("--model", required=True, help="model directory written by nmt train")
+    p.add_argument("text", nargs="*", help="sentences to translate (default: lines of stdin)")
+    p.add_argument("--json", action="store_true", help="one JSON object per input")
+    p.add_argument("--plot", metavar="FILE_OR_DIR", help="write alignment plots (.png/.svg/.pdf)")
+    p.set_defaults(run=_run_translate)
+
+
+def _run_translate(args) -> int:
+    from nmt.translator import Translator
+
+    texts = args.text if args.text else [line.rstrip("\r\n") for line in sys.stdin]
+    translator = Translator.load(args.model)
+    results = translator.translate(texts)
+    for result in results:
+        if result.truncated:
+            print(
+                f"nmt: warning: input longer than {translator.config.data.max_src_len} tokens "
+                f"was truncated: {result.source[:40]!r}...", file=sys.stderr,
+            )
+        if args.json:
+            print(json.dumps(result.to_json(), ensure_ascii=False))
+        else:
+            print(result.text)
+    if args.plot:
+        from nmt.plot import alignment_figure, save_figures
+
+        figures = [
+            alignment_figure(r.attention, r.src_tokens, r.tgt_tokens, title=f"{r.source} → {r.text}")
+            for r in results
+            if r.tgt_tokens
+        ]
+        for path in save_figures(figures, args.plot):
+            print(f"nmt: wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _add_synthetic(sub) -> None:
+    from nmt import synthetic
+
+    p = sub.add_parser(
+        "synthetic", help="the LSTM-attention experiment on random sequences (step 10 carries the label)"
+    )
+    synthetic.add_arguments(p)
+    p.set_defaults(run=synthetic.main)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nmt", description="LSTM sequence-to-sequence translation with additive attention."
+    )
+    parser.add_argument("--version", action="version", version=f"nmt {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_train(sub)
+    _add_translate(sub)
+    _add_synthetic(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except NmtError as exc:
+        print(f"nmt: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nmt: interrupted", file=sys.stderr)
+        return 130
+    except Interrupted as exc:
+        print(f"nmt: {exc}", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

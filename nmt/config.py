@@ -1,0 +1,235 @@
+"""The one configuration schema: plain dataclasses, read from JSON, overridable.
+
+Precedence, lowest to highest: the defaults below, a ``--config`` JSON file, then
+``--set section.field=value`` overrides from the command line. The merged result is
+snapshotted as ``config.json`` in the model directory, and translation reads only
+that snapshot, so a model always decodes with the settings it was trained with.
+
+``ModelConfig`` field names are exactly the ``Seq2Seq`` constructor arguments and
+its ``get_config`` keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nmt.errors import NmtError
+
+CONFIG_FILE = "config.json"
+# Bumped when a saved model directory stops being readable by this code.
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelConfig:
+    """Sizes of the network. Vocabulary sizes are set from the trained tokenizers."""
+
+    src_vocab_size: int = 1000
+    tgt_vocab_size: int = 1000
+    embedding_dim: int = 128
+    units: int = 256
+    attention_units: int = 256
+    encoder_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.1
+    readout_dim: int = 128
+
+
+@dataclass
+class DataConfig:
+    """How text becomes batches."""
+
+    max_src_len: int = 64  # in subword tokens, EOS included
+    max_tgt_len: int = 64
+    long_pairs: str = "drop"  # "drop" or "truncate" pairs over the maximum lengths
+    batch_size: int = 64
+    bucket_width: int = 8  # batches hold sentences of similar length, padded to a multiple
+    dev_fraction: float = 0.05  # held out when the corpus has no dev split
+    skip_bad_lines: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation loop."""
+
+    epochs: int = 30
+    learning_rate: float = 2e-3
+    clip_norm: float = 5.0
+    label_smoothing: float = 0.0
+    patience: int = 6  # epochs without dev-loss improvement before stopping; 0 disables
+    seed: int = 0
+    jit_compile: bool = False
+    keep_checkpoints: int = 2
+    checkpoint_every: int = 200  # steps between mid-epoch checkpoints; 0: only per epoch
+
+
+@dataclass
+class DecodeConfig:
+    """Limits for generation: at most ``max_len_a * source_length + max_len_b`` tokens."""
+
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Config:
+        config = cls()
+        for key, value in data.items():
+            if key == "version":
+                config.version = value
+                continue
+            section = _section(config, key, source)
+            if not isinstance(value, dict):
+                raise NmtError(f"{source}: section {key!r} must be an object")
+            for name, item in value.items():
+                _assign(section, key, name, item, source)
+        return config
+
+    def override(self, assignments: list[str]) -> Config:
+        """Apply ``section.field=value`` strings; values are parsed as JSON when they can be."""
+        for text in assignments:
+            path, sep, raw = text.partition("=")
+            section_name, dot, name = path.strip().partition(".")
+            if not sep or not dot:
+                raise NmtError(f"--set {text!r}: expected section.field=value, e.g. train.epochs=5")
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                value = raw
+            _assign(_section(self, section_name, "--set"), section_name, name, value, "--set")
+        return self
+
+    def validate(self) -> Config:
+        m, d, t = self.model, self.data, self.train
+        positive = {
+            "model.embedding_dim": m.embedding_dim,
+            "model.units": m.units,
+            "model.attention_units": m.attention_units,
+            "model.encoder_layers": m.encoder_layers,
+            "model.readout_dim": m.readout_dim,
+            "model.src_vocab_size": m.src_vocab_size,
+            "model.tgt_vocab_size": m.tgt_vocab_size,
+            "data.max_src_len": d.max_src_len,
+            "data.max_tgt_len": d.max_tgt_len,
+            "data.batch_size": d.batch_size,
+            "data.bucket_width": d.bucket_width,
+            "train.epochs": t.epochs,
+            "train.learning_rate": t.learning_rate,
+            "train.keep_checkpoints": t.keep_checkpoints,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise NmtError(f"{name} must be positive, got {value}")
+        if not 0.0 <= m.dropout < 1.0:
+            raise NmtError(f"model.dropout must be in [0, 1), got {m.dropout}")
+        if m.bidirectional and m.units % 2:
+            raise NmtError(f"model.units must be even with model.bidirectional, got {m.units}")
+        if d.long_pairs not in ("drop", "truncate"):
+            raise NmtError(f"data.long_pairs must be 'drop' or 'truncate', got {d.long_pairs!r}")
+        if not 0.0 < d.dev_fraction < 1.0:
+            raise NmtError(f"data.dev_fraction must be in (0, 1), got {d.dev_fraction}")
+        if not 0.0 <= t.label_smoothing < 1.0:
+            raise NmtError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
+        for name in ("patience", "checkpoint_every"):
+            if getattr(t, name) < 0:
+                raise NmtError(f"train.{name} must be >= 0, got {getattr(t, name)}")
+        if self.decode.max_len_a < 0 or self.decode.max_len_b < 1:
+            raise NmtError("decode.max_len_a must be >= 0 and decode.max_len_b >= 1")
+        return self
+
+
+def _section(config: Config, name: str, source: str) -> Any:
+    sections = [f.name for f in dataclasses.fields(config) if f.name != "version"]
+    if name not in sections:
+        raise NmtError(f"{source}: unknown config section {name!r} (known: {', '.join(sections)})")
+    return getattr(config, name)
+
+
+def _assign(section: Any, section_name: str, name: str, value: Any, source: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    if name not in fields:
+        known = ", ".join(fields)
+        raise NmtError(f"{source}: unknown field {section_name}.{name} (known: {known})")
+    current = getattr(section, name)
+    expected = type(current)
+    # JSON has one number type; accept 3 for a float field but not 3.5 for an int one.
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not expected:
+        raise NmtError(
+            f"{source}: {section_name}.{name} must be {expected.__name__}, got {value!r}"
+        )
+    setattr(section, name, value)
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read a JSON config file (a full snapshot or any subset of sections)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NmtError(f"no such config file: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NmtError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise NmtError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise NmtError(f"{path}: expected a JSON object")
+    return Config.from_dict(data, source=str(path))
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write a file so that readers see either the old or the complete new content."""
+    path = Path(path)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_config(config: Config, model_dir: str | os.PathLike) -> None:
+    text = json.dumps(config.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    atomic_write(Path(model_dir) / CONFIG_FILE, text)
+
+
+def load_model_config(model_dir: str | os.PathLike) -> Config:
+    """Read the snapshot a trained model directory holds, with a clear error if it cannot."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise NmtError(f"no such model directory: {model_dir}")
+    path = model_dir / CONFIG_FILE
+    if not path.is_file():
+        raise NmtError(f"{model_dir} is not an nmt model directory: {CONFIG_FILE} is missing")
+    config = load_config(path)
+    if config.version != FORMAT_VERSION:
+        raise NmtError(
+            f"{path}: model format version {config.version} is not supported by this nmt "
+            f"(expects {FORMAT_VERSION}); retrain or use a matching nmt release"
+        )
+    return config

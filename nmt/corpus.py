@@ -1,0 +1,322 @@
+"""Parallel corpora: TSV (Tatoeba/Anki) or Moses files read into aligned sentence lists.
+
+A corpus is given either as one TSV file, as a directory holding ``train.tsv``,
+``dev.tsv`` and ``test.tsv``, or as a Moses pair of files (``--src``/``--tgt``)
+whose line i translate each other. Every sentence is stripped of surrounding
+whitespace and normalized to Unicode NFC, so that the same Hangul typed as
+precomposed syllables or as separate jamo maps to the same tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from nmt.errors import NmtError
+
+SPLITS = ("train", "dev", "test")
+
+_BOM = b"\xef\xbb\xbf"
+_EXPECTED = 'expected "english<TAB>korean"'
+_FIX = "fix the line or pass --skip-bad-lines"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """One split of a parallel corpus: ``src[i]`` translates to ``tgt[i]``.
+
+    Attributes:
+        src: Source sentences, stripped and NFC-normalized, never empty.
+        tgt: Target sentences aligned with ``src``.
+        skipped: Malformed lines skipped while reading (only with ``skip_bad_lines``).
+    """
+
+    src: list[str]
+    tgt: list[str]
+    skipped: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.src) != len(self.tgt):
+            raise ValueError(f"unaligned corpus: {len(self.src)} sources, {len(self.tgt)} targets")
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+
+def read_tsv(path: str | os.PathLike, *, skip_bad_lines: bool = False) -> Corpus:
+    """Reads ``english<TAB>korean`` lines; later columns (Anki attribution) are ignored.
+
+    Blank lines are skipped silently. A leading BOM and CRLF line ends are accepted.
+
+    Args:
+        path: The TSV file, UTF-8.
+        skip_bad_lines: Skip and count malformed lines instead of raising.
+
+    Returns:
+        The pairs in file order.
+
+    Raises:
+        NmtError: The file is missing or unreadable, holds no pairs, or has a
+            malformed line (no tab, an empty side, bytes that are not UTF-8)
+            and ``skip_bad_lines`` is false.
+    """
+    src, tgt, skipped = [], [], 0
+    for lineno, line, problem in _lines(path):
+        if problem is None and not line.strip():
+            continue
+        if problem is None:
+            s, t, problem = _split_tsv_line(line)
+        if problem is None:
+            src.append(s)
+            tgt.append(t)
+        elif skip_bad_lines:
+            skipped += 1
+        else:
+            raise NmtError(f"{path}:{lineno}: {problem}")
+    return _nonempty(Corpus(src, tgt, skipped), path)
+
+
+def read_moses(
+    src_path: str | os.PathLike, tgt_path: str | os.PathLike, *, skip_bad_lines: bool = False
+) -> Corpus:
+    """Reads two line-aligned files: line i of ``src_path`` translates line i of ``tgt_path``.
+
+    Lines blank on both sides are skipped silently; a line blank on one side only
+    is malformed, since it usually means the files slipped out of alignment.
+
+    Args:
+        src_path: Source sentences, one per line, UTF-8.
+        tgt_path: Target sentences, one per line, UTF-8.
+        skip_bad_lines: Skip and count malformed lines instead of raising.
+
+    Returns:
+        The pairs in file order.
+
+    Raises:
+        NmtError: A file is missing or unreadable, the line counts differ, there
+            are no pairs, or a line is malformed and ``skip_bad_lines`` is false.
+    """
+    src_lines = list(_lines(src_path))
+    tgt_lines = list(_lines(tgt_path))
+    if len(src_lines) != len(tgt_lines):
+        raise NmtError(
+            f"{src_path} has {len(src_lines)} lines but {tgt_path} has {len(tgt_lines)}; "
+            "Moses files must be aligned line by line"
+        )
+    src, tgt, skipped = [], [], 0
+    for (lineno, s, s_problem), (_, t, t_problem) in zip(src_lines, tgt_lines, strict=True):
+        s, t = _clean(s), _clean(t)
+        if s_problem is not None:
+            error = f"{src_path}:{lineno}: {s_problem}"
+        elif t_problem is not None:
+            error = f"{tgt_path}:{lineno}: {t_problem}"
+        elif not s and not t:
+            continue
+        elif not s or not t:
+            empty, other = (src_path, tgt_path) if not s else (tgt_path, src_path)
+            error = f"{empty}:{lineno}: empty line but {other}:{lineno} is not; {_FIX}"
+        else:
+            src.append(s)
+            tgt.append(t)
+            continue
+        if not skip_bad_lines:
+            raise NmtError(error)
+        skipped += 1
+    return _nonempty(Corpus(src, tgt, skipped), f"{src_path} and {tgt_path}")
+
+
+def read_corpus(
+    path: str | os.PathLike | None = None,
+    *,
+    src: str | os.PathLike | None = None,
+    tgt: str | os.PathLike | None = None,
+    split: str = "train",
+    skip_bad_lines: bool = False,
+) -> Corpus:
+    """Reads one split of a corpus given as a TSV file, a split directory or Moses files.
+
+    Args:
+        path: A TSV file (returned whatever ``split`` is) or a directory holding
+            ``train.tsv``, ``dev.tsv`` and ``test.tsv``. Leave None for Moses files.
+        src: Moses source file; needs ``tgt`` and no ``path``.
+        tgt: Moses target file.
+        split: ``"train"``, ``"dev"`` or ``"test"``; selects the file in a directory.
+        skip_bad_lines: Skip and count malformed lines instead of raising.
+
+    Returns:
+        The requested split.
+
+    Raises:
+        NmtError: The arguments do not name exactly one corpus, a file is
+            missing, or reading it fails (see `read_tsv` and `read_moses`).
+    """
+    if split not in SPLITS:
+        raise NmtError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if _is_moses(path, src, tgt):
+        return read_moses(src, tgt, skip_bad_lines=skip_bad_lines)
+    if not Path(path).is_dir():
+        return read_tsv(path, skip_bad_lines=skip_bad_lines)
+    split_path = Path(path) / f"{split}.tsv"
+    if not split_path.exists():
+        expected = ", ".join(f"{name}.tsv" for name in SPLITS)
+        raise NmtError(f"{path}: directory has no {split}.tsv (expected {expected})")
+    return read_tsv(split_path, skip_bad_lines=skip_bad_lines)
+
+
+def read_splits(
+    path: str | os.PathLike | None = None,
+    *,
+    src: str | os.PathLike | None = None,
+    tgt: str | os.PathLike | None = None,
+    skip_bad_lines: bool = False,
+) -> dict[str, Corpus]:
+    """Reads every split a corpus provides.
+
+    A directory yields ``train`` plus whichever of ``dev`` and ``test`` it holds.
+    A single TSV file or a Moses pair yields ``train`` only; the caller carves a
+    dev set from it with `split_off`.
+
+    Args:
+        path: A TSV file or a split directory; None for Moses files.
+        src: Moses source file.
+        tgt: Moses target file.
+        skip_bad_lines: Skip and count malformed lines instead of raising.
+
+    Returns:
+        Split name to corpus, in the order train, dev, test.
+
+    Raises:
+        NmtError: As `read_corpus`; a directory without ``train.tsv`` is an error.
+    """
+    if _is_moses(path, src, tgt) or not Path(path).is_dir():
+        return {"train": read_corpus(path, src=src, tgt=tgt, skip_bad_lines=skip_bad_lines)}
+    return {
+        split: read_corpus(path, split=split, skip_bad_lines=skip_bad_lines)
+        for split in SPLITS
+        if split == "train" or (Path(path) / f"{split}.tsv").exists()
+    }
+
+
+def split_off(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, Corpus]:
+    """Holds out a random dev set, the same one for the same corpus and seed.
+
+    All pairs sharing a source sentence go to the same side: Tatoeba lists many
+    translations of one English sentence, and splitting them would let the dev
+    set score sentences the model trained on.
+
+    Args:
+        corpus: At least two pairs.
+        fraction: About what share of pairs to hold out, in (0, 1); whole groups
+            of a source sentence may overshoot it. At least one pair is held
+            out and at least one is kept.
+        seed: Seeds the choice.
+
+    Returns:
+        ``(rest, held_out)``, each in the corpus order; ``rest`` keeps ``skipped``.
+
+    Raises:
+        NmtError: ``fraction`` is out of range or the corpus has under two pairs.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise NmtError(f"dev fraction must be between 0 and 1, got {fraction}")
+    n = len(corpus)
+    if n < 2:
+        raise NmtError(f"need at least 2 sentence pairs to hold out a dev set, got {n}")
+    wanted = min(n - 1, max(1, round(n * fraction)))
+    groups: dict[str, list[int]] = {}
+    for i, sentence in enumerate(corpus.src):
+        groups.setdefault(sentence, []).append(i)
+    rng = random.Random(seed)
+    keys = list(groups)
+    rng.shuffle(keys)
+    held: list[int] = []
+    for key in keys:
+        if len(held) >= wanted:
+            break
+        if len(held) + len(groups[key]) < n:  # never hold out everything
+            held.extend(groups[key])
+    if not held:  # every pair shares one source sentence: split pairs after all
+        held = rng.sample(range(n), wanted)
+    held_set = set(held)
+    rest_ids = [i for i in range(n) if i not in held_set]
+    return _subset(corpus, rest_ids, corpus.skipped), _subset(corpus, sorted(held_set), 0)
+
+
+def _is_moses(
+    path: str | os.PathLike | None, src: str | os.PathLike | None, tgt: str | os.PathLike | None
+) -> bool:
+    """Tells Moses files from a TSV path, raising unless exactly one existing corpus is named."""
+    if path is not None:
+        if src is not None or tgt is not None:
+            raise NmtError("give either a corpus path or --src/--tgt Moses files, not both")
+        if not Path(path).exists():
+            raise NmtError(f"no such file or directory: {path}")
+        return False
+    if src is None and tgt is None:
+        raise NmtError("no corpus given: pass a TSV file or directory, or --src and --tgt")
+    if src is None or tgt is None:
+        raise NmtError("Moses corpora need both --src and --tgt")
+    return True
+
+
+def _lines(path: str | os.PathLike) -> Iterator[tuple[int, str, str | None]]:
+    """Yields ``(lineno, text, problem)``; ``problem`` is set when a line is not UTF-8.
+
+    The file is split on b"\\n" before decoding so that a bad byte is reported
+    with its line, and so that U+2028 and other characters ``str.splitlines``
+    treats as line ends stay inside their line and keep line numbers honest.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise NmtError(f"no such file or directory: {path}") from None
+    except IsADirectoryError:
+        raise NmtError(f"{path}: is a directory, expected a file") from None
+    except OSError as exc:
+        raise NmtError(f"cannot read {path}: {exc.strerror}") from None
+    data = data.removeprefix(_BOM)
+    raw_lines = data.split(b"\n")
+    if raw_lines[-1] == b"":  # the newline ending the last line does not start another
+        raw_lines.pop()
+    for lineno, raw in enumerate(raw_lines, start=1):
+        raw = raw.removesuffix(b"\r")
+        try:
+            yield lineno, raw.decode("utf-8"), None
+        except UnicodeDecodeError as exc:
+            problem = (
+                f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                "re-save the file as UTF-8 or pass --skip-bad-lines"
+            )
+            yield lineno, "", problem
+
+
+def _split_tsv_line(line: str) -> tuple[str, str, str | None]:
+    """Returns ``(source, target, problem)``; ``problem`` says what is wrong, if anything."""
+    fields = line.split("\t")
+    if len(fields) < 2:
+        return "", "", f"no tab between source and target ({_EXPECTED}); {_FIX}"
+    s, t = _clean(fields[0]), _clean(fields[1])
+    if not s:
+        return s, t, f"empty source sentence before the tab ({_EXPECTED}); {_FIX}"
+    if not t:
+        return s, t, f"empty target sentence after the tab ({_EXPECTED}); {_FIX}"
+    return s, t, None
+
+
+def _clean(sentence: str) -> str:
+    return unicodedata.normalize("NFC", sentence.strip())
+
+
+def _nonempty(corpus: Corpus, where: str | os.PathLike) -> Corpus:
+    if not corpus.src:
+        note = f" (bad lines skipped: {corpus.skipped})" if corpus.skipped else ""
+        raise NmtError(f"{where}: no sentence pairs found{note}")
+    return corpus
+
+
+def _subset(corpus: Corpus, ids: list[int], skipped: int) -> Corpus:
+    return Corpus([corpus.src[i] for i in ids], [corpus.tgt[i] for i in ids], skipped)

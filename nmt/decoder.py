@@ -1,0 +1,225 @@
+"""The attention decoder: one LSTM step queried with the *previous* hidden state."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from nmt.attention import AdditiveAttention
+from nmt.encoder import embedding_init
+
+
+class Memory(NamedTuple):
+    """What every decoding step reads from the encoder, computed once per source batch."""
+
+    values: tf.Tensor  # (b, s, u) encoder outputs y
+    keys: tf.Tensor  # (b, s, a) W_y·y
+    mask: tf.Tensor  # (b, s) bool, True at real source tokens
+
+
+class State(NamedTuple):
+    h: tf.Tensor  # (b, u)
+    c: tf.Tensor  # (b, u)
+
+
+class Decoder(keras.layers.Layer):
+    """LSTM decoder with additive attention queried by ``h_{t-1}``.
+
+    Step t, given the previous token ``y_{t-1}`` and state ``(h_{t-1}, c_{t-1})``::
+
+        context_t, s_t = attention(query=h_{t-1}, values=y)
+        h_t, c_t       = LSTM([embed(y_{t-1}); context_t], (h_{t-1}, c_{t-1}))
+        logits_t       = W_v · tanh(W_r · [h_t; context_t])
+
+    The LSTM is written out rather than taken from ``keras.layers.LSTMCell`` so the
+    step can be split where the work is: the embedding half of the input gates is
+    computed for all steps at once before the loop (teacher forcing knows every
+    input token), ``h_{t-1}`` is multiplied by the attention query matrix and the
+    recurrent matrix in one fused matmul, and the readout and vocabulary
+    projection run once on all steps after the loop. ``step`` is the only place
+    the recurrence is written; training and inference both go through it.
+
+    The readout layer (Bahdanau et al.'s "deep output") maps ``[h_t; context_t]``
+    to ``readout_dim`` before the vocabulary projection, which keeps the largest
+    matmul of the model at ``readout_dim x v`` instead of ``2u x v``.
+
+    Args:
+        vocab_size: Target vocabulary size ``v``.
+        embedding_dim: Target embedding size ``e``.
+        units: LSTM size ``u``.
+        attention_units: Hidden size ``a`` of the attention scorer.
+        context_dim: Size of the encoder outputs (the context vector).
+        readout_dim: Size of the readout layer.
+        dropout: Dropout on embeddings and on ``[h_t; context_t]``.
+
+    Call arguments:
+        ids: ``(b, t)`` int — teacher-forced inputs ``BOS y_1 .. y_{t-1}``.
+        state: initial ``State`` (from the encoder bridge).
+        memory: ``Memory`` of the source batch.
+        training: Whether dropout is active.
+
+    Returns:
+        ``(logits, weights)``: ``(b, t, v)`` and attention ``(b, t, s)``.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embedding_dim: int,
+        units: int,
+        attention_units: int,
+        context_dim: int,
+        readout_dim: int,
+        dropout: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.vocab_size = vocab_size
+        self.embedding_dim = embedding_dim
+        self.units = units
+        self.attention_units = attention_units
+        self.context_dim = context_dim
+        self.readout_dim = readout_dim
+        self.dropout = dropout
+        self.embedding = keras.layers.Embedding(
+            vocab_size, embedding_dim, embeddings_initializer=embedding_init(), name="embedding"
+        )
+        self.attention = AdditiveAttention(attention_units, name="attention")
+        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.readout = keras.layers.Dense(readout_dim, activation="tanh", name="readout")
+        self.projection = keras.layers.Dense(vocab_size, name="projection")
+
+    def build(self, ids_shape=None, *args, **kwargs):
+        u = self.units
+        self.embedding.build((None, None))
+        self.attention.build_for(query_dim=u, value_dim=self.context_dim)
+        self.readout.build((None, None, u + self.context_dim))
+        self.projection.build((None, None, self.readout_dim))
+        # Gate order i, f, g, o as in Keras's LSTM.
+        self.input_kernel = self.add_weight(
+            shape=(self.embedding_dim, 4 * u), initializer="glorot_uniform", name="input_kernel"
+        )
+        self.context_kernel = self.add_weight(
+            shape=(self.context_dim, 4 * u), initializer="glorot_uniform", name="context_kernel"
+        )
+        self.recurrent_kernel = self.add_weight(
+            shape=(u, 4 * u), initializer="orthogonal", name="recurrent_kernel"
+        )
+        self.bias = self.add_weight(shape=(4 * u,), initializer=_lstm_bias(u), name="bias")
+
+    def memory(self, values, mask) -> Memory:
+        """Project the attention keys once per source batch."""
+        return Memory(values, self.attention.project_keys(values), mask)
+
+    def input_gates(self, ids, training=False):
+        """``(b, t)`` ids -> ``(b, t, 4u)``: the input-token half of the LSTM gates."""
+        x = self.dropout_layer(self.embedding(ids), training=training)
+        return ops.matmul(x, self._cast(self.input_kernel)) + self._cast(self.bias)
+
+    def fused_kernel(self):
+        """``(u, a + 4u)``: [W_c | W_h], both applied to ``h_{t-1}``."""
+        query_kernel = self.attention.query_dense.kernel
+        return ops.concatenate(
+            [self._cast(query_kernel), self._cast(self.recurrent_kernel)], axis=1
+        )
+
+    def step(self, input_gates, state: State, memory: Memory, fused_kernel=None):
+        """One decoding step.
+
+        Args:
+            input_gates: ``(b, 4u)`` from ``input_gates`` for the previous token.
+            state: ``State`` holding ``h_{t-1}``, ``c_{t-1}``.
+            memory: ``Memory`` of the source.
+            fused_kernel: ``fused_kernel()``, passed in by loops that hoist it.
+
+        Returns:
+            ``(state_t, context_t, weights_t)``: new ``State``, ``(b, u_ctx)``, ``(b, s)``.
+        """
+        if fused_kernel is None:
+            fused_kernel = self.fused_kernel()
+        a = self.attention_units
+        projected = ops.matmul(state.h, fused_kernel)
+        # The query is h_{t-1}: attention runs before the LSTM update below.
+        context, weights = self.attention.attend(
+            projected[:, :a], memory.keys, memory.values, memory.mask
+        )
+        z = input_gates + projected[:, a:] + ops.matmul(context, self._cast(self.context_kernel))
+        i, f, g, o = ops.split(z, 4, axis=-1)
+        c = ops.sigmoid(f) * state.c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
+        return State(h, c), context, weights
+
+    def unroll(self, input_gates, state: State, memory: Memory):
+        """Run ``step`` over ``(b, t, 4u)`` gates in a symbolic loop (no retrace per length).
+
+        Returns:
+            ``(hs, contexts, weights)``: ``(b, t, u)``, ``(b, t, u_ctx)``, ``(b, t, s)``.
+        """
+        fused = self.fused_kernel()
+        batch = ops.shape(memory.values)[0]
+        initial = (
+            state.h,
+            state.c,
+            ops.zeros((batch, self.context_dim), dtype=memory.values.dtype),
+            ops.zeros(ops.shape(memory.mask), dtype="float32"),
+        )
+
+        def one_step(carry, gates):
+            new_state, context, weights = self.step(gates, State(*carry[:2]), memory, fused)
+            return (new_state.h, new_state.c, context, weights)
+
+        time_major = ops.transpose(input_gates, (1, 0, 2))
+        hs, _, contexts, weights = tf.scan(one_step, time_major, initializer=initial)
+        return tuple(ops.transpose(x, (1, 0, 2)) for x in (hs, contexts, weights))
+
+    def output_logits(self, hs, contexts, training=False):
+        """``(b, t, u)``, ``(b, t, u_ctx)`` -> ``(b, t, v)``; also works without the t axis."""
+        features = ops.concatenate([hs, ops.cast(contexts, hs.dtype)], axis=-1)
+        features = self.dropout_layer(features, training=training)
+        return self.projection(self.readout(features))
+
+    def call(self, ids, state, memory, training=False):
+        gates = self.input_gates(ids, training=training)
+        hs, contexts, weights = self.unroll(gates, state, memory)
+        return self.output_logits(hs, contexts, training=training), weights
+
+    def decode_step(self, ids, state: State, memory: Memory):
+        """Inference: ``(b,)`` previous tokens -> ``(logits (b, v), State, weights (b, s))``."""
+        gates = self.input_gates(ops.expand_dims(ids, 1))[:, 0]
+        new_state, context, weights = self.step(gates, state, memory)
+        return self.output_logits(new_state.h, context), new_state, weights
+
+    def _cast(self, variable):
+        return ops.cast(variable, self.compute_dtype)
+
+    def compute_mask(self, *args, **kwargs):
+        return None
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "vocab_size": self.vocab_size,
+                "embedding_dim": self.embedding_dim,
+                "units": self.units,
+                "attention_units": self.attention_units,
+                "context_dim": self.context_dim,
+                "readout_dim": self.readout_dim,
+                "dropout": self.dropout,
+            }
+        )
+        return config
+
+
+def _lstm_bias(units: int):
+    """Zeros with the forget gate at 1, as Keras's ``unit_forget_bias`` does."""
+
+    def initializer(shape, dtype=None):
+        return ops.concatenate(
+            [ops.zeros((units,)), ops.ones((units,)), ops.zeros((2 * units,))]
+        )
+
+    return initializer

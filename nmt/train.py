@@ -1,0 +1,79 @@
+"""A training run end to end: corpus -> tokenizers -> batches -> trained model directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+
+from nmt import modeldir
+from nmt.config import Config, save_config
+from nmt.corpus import Corpus, read_splits, split_off
+from nmt.errors import NmtError
+from nmt.pipeline import encode
+from nmt.tokenizer import Tokenizer, train_sentencepiece
+from nmt.trainer import Trainer, TrainResult
+
+
+def train_translator(
+    config: Config,
+    out: str | Path,
+    *,
+    corpus: str | Path | None = None,
+    src: str | Path | None = None,
+    tgt: str | Path | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train (or resume training) a translator into the model directory ``out``.
+
+    Re-running with the same arguments resumes from the latest checkpoint; the
+    tokenizers trained by the first run are reused, so ids keep their meaning.
+    """
+    config.validate()
+    splits = read_splits(corpus, src=src, tgt=tgt, skip_bad_lines=config.data.skip_bad_lines)
+    train, dev = _train_dev(splits, config)
+    for name, split in (("train", train), ("dev", dev)):
+        if split.skipped:
+            log(f"skipped {split.skipped} malformed lines in the {name} split")
+    keras.utils.set_random_seed(config.train.seed)
+    saved = modeldir.prepare(out, config, overwrite=overwrite)
+    if saved is not None:
+        src_tok, tgt_tok = modeldir.load_tokenizers(out)
+        config.model.src_vocab_size = saved.model.src_vocab_size
+        config.model.tgt_vocab_size = saved.model.tgt_vocab_size
+    else:
+        log(f"training tokenizers on {len(train)} sentence pairs")
+        src_tok = Tokenizer(train_sentencepiece(train.src, config.model.src_vocab_size))
+        tgt_tok = Tokenizer(train_sentencepiece(train.tgt, config.model.tgt_vocab_size))
+        config.model.src_vocab_size = src_tok.vocab_size
+        config.model.tgt_vocab_size = tgt_tok.vocab_size
+        modeldir.save_tokenizers(out, src_tok, tgt_tok)
+    save_config(config, out)
+    train_ids = encode(train.src, train.tgt, src_tok, tgt_tok, config.data)
+    dev_ids = encode(dev.src, dev.tgt, src_tok, tgt_tok, config.data)
+    for name, data in (("train", train_ids), ("dev", dev_ids)):
+        if data.dropped:
+            log(f"{name}: dropped {data.dropped} pairs longer than the length limits")
+        if data.truncated:
+            log(f"{name}: truncated {data.truncated} pairs to the length limits")
+    if not len(train_ids):
+        raise NmtError("no training pairs left after the length limits; raise data.max_*_len")
+    trainer = Trainer(config, out)
+    if trainer.restore():
+        log(f"resuming from step {int(trainer.step.numpy())} (epoch {int(trainer.epoch.numpy()) + 1})")
+    log(
+        f"training on {len(train_ids)} pairs ({train_ids.tgt_tokens} target tokens), "
+        f"dev {len(dev_ids)} pairs; vocabularies {src_tok.vocab_size}/{tgt_tok.vocab_size}"
+    )
+    return trainer.fit(train_ids, dev_ids, log=log)
+
+
+def _train_dev(splits: dict[str, Corpus], config: Config) -> tuple[Corpus, Corpus]:
+    train = splits["train"]
+    if "dev" in splits:
+        return train, splits["dev"]
+    if len(train) < 2:
+        raise NmtError("the corpus needs at least 2 pairs to hold out a dev set")
+    return split_off(train, config.data.dev_fraction, config.train.seed)

@@ -1,0 +1,279 @@
+"""Training: compiled train/eval steps, checkpoints, resume, early stopping."""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from nmt.config import Config
+from nmt.errors import Interrupted, NmtError
+from nmt.model import Seq2Seq, build_model, model_checkpoint
+from nmt.modeldir import BEST_DIR, CHECKPOINT_DIR
+from nmt.pipeline import Encoded, batches
+from nmt.tokenizer import PAD_ID
+
+BATCH_SPEC = (
+    tf.TensorSpec([None, None], tf.int32, name="src"),
+    tf.TensorSpec([None, None], tf.int32, name="tgt_in"),
+    tf.TensorSpec([None, None], tf.int32, name="tgt_out"),
+)
+
+
+def masked_loss(logits, targets, label_smoothing: float = 0.0):
+    """Summed cross-entropy over real (non-pad) target tokens, and their count.
+
+    Returning the sum and the count, not the mean, lets callers average over any
+    number of batches (or replicas) without weighting short batches wrongly.
+    """
+    mask = tf.cast(targets != PAD_ID, tf.float32)
+    logits = tf.cast(logits, tf.float32)
+    if label_smoothing:
+        vocab = tf.shape(logits)[-1]
+        labels = tf.one_hot(targets, vocab) * (1.0 - label_smoothing)
+        labels += label_smoothing / tf.cast(vocab, tf.float32)
+        losses = tf.nn.softmax_cross_entropy_with_logits(labels, logits)
+    else:
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
+    return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
+
+
+@dataclass
+class EpochResult:
+    epoch: int
+    train_loss: float
+    dev_loss: float
+    tokens_per_s: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    epochs: list[EpochResult] = field(default_factory=list)
+    best_dev_loss: float = math.inf
+    stopped_early: bool = False
+
+
+class Trainer:
+    """Owns the model, optimizer and checkpoints of one model directory.
+
+    The train and eval steps are ``tf.function``s with a fixed input signature, so
+    batches of any shape reuse one trace (and ``jit_compile`` compiles once per
+    bucketed shape). Checkpoints carry the step, the epoch and the position in the
+    epoch, so re-running the same command resumes exactly where it stopped.
+    """
+
+    def __init__(self, config: Config, model_dir: str | Path, model: Seq2Seq | None = None):
+        self.config = config
+        self.model_dir = Path(model_dir)
+        self.model = model or build_model(config.model)
+        t = config.train
+        self.optimizer = keras.optimizers.Adam(learning_rate=t.learning_rate)
+        self.optimizer.build(self.model.trainable_variables)
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_dev_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
+        self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.checkpoint = model_checkpoint(
+            self.model,
+            optimizer=self.optimizer,
+            step=self.step,
+            epoch=self.epoch,
+            batch_in_epoch=self.batch_in_epoch,
+            best_dev_loss=self.best_dev_loss,
+            bad_epochs=self.bad_epochs,
+        )
+        self.manager = tf.train.CheckpointManager(
+            self.checkpoint, self.model_dir / CHECKPOINT_DIR, max_to_keep=t.keep_checkpoints
+        )
+        self.best_manager = tf.train.CheckpointManager(
+            model_checkpoint(self.model), self.model_dir / BEST_DIR, max_to_keep=1
+        )
+        jit = t.jit_compile
+        self.train_step = tf.function(self._train_step, input_signature=BATCH_SPEC, jit_compile=jit)
+        self.eval_step = tf.function(self._eval_step, input_signature=BATCH_SPEC, jit_compile=jit)
+
+    def _train_step(self, src, tgt_in, tgt_out):
+        with tf.GradientTape() as tape:
+            logits, _ = self.model((src, tgt_in), training=True)
+            loss_sum, tokens = masked_loss(logits, tgt_out, self.config.train.label_smoothing)
+            loss = loss_sum / tf.maximum(tokens, 1.0)
+        variables = self.model.trainable_variables
+        # Embedding gradients arrive as IndexedSlices with one row per token
+        # occurrence; Keras's Adam applies such duplicates one by one, which
+        # multiplies the step size of frequent tokens. Dense gradients give the
+        # textbook update, and the table is small next to the step's matmuls.
+        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
+        gradients, _ = tf.clip_by_global_norm(gradients, self.config.train.clip_norm)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return loss_sum, tokens
+
+    def _eval_step(self, src, tgt_in, tgt_out):
+        logits, _ = self.model((src, tgt_in), training=False)
+        return masked_loss(logits, tgt_out)
+
+    def restore(self) -> bool:
+        """Resume from the latest checkpoint, if any. Returns whether one was found."""
+        latest = self.manager.latest_checkpoint
+        if latest is None:
+            return False
+        try:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
+        except (tf.errors.OpError, AssertionError, ValueError) as exc:
+            raise NmtError(
+                f"checkpoint {latest} cannot be restored ({type(exc).__name__}); it is corrupt "
+                "or from a different model: delete it to fall back to an older one, or use --overwrite"
+            ) from None
+        return True
+
+    def save(self) -> str:
+        return self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+    def evaluate(self, data: Encoded) -> float:
+        """Mean per-token loss over a split."""
+        total, tokens = 0.0, 0.0
+        for batch in batches(data, self.config.data):
+            loss_sum, count = self.eval_step(*batch)
+            total += float(loss_sum)
+            tokens += float(count)
+        return total / max(tokens, 1.0)
+
+    def fit(
+        self,
+        train: Encoded,
+        dev: Encoded,
+        *,
+        log: Callable[[str], None] = print,
+        on_epoch_end: Callable[[EpochResult], None] | None = None,
+    ) -> TrainResult:
+        """Train until ``train.epochs``, early stopping, or an interruption."""
+        cfg = self.config
+        result = TrainResult(steps=int(self.step.numpy()), best_dev_loss=float(self.best_dev_loss))
+        if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
+            result.stopped_early = True
+            return result
+        with _Interruptible() as interrupt:
+            while int(self.epoch.numpy()) < cfg.train.epochs:
+                epoch = int(self.epoch.numpy())
+                stats = self._train_epoch(train, epoch, interrupt, log)
+                if interrupt.signal:
+                    path = self.save()
+                    raise Interrupted(signal.Signals(interrupt.signal).name, path, int(self.step.numpy()))
+                dev_loss = self.evaluate(dev)
+                self.epoch.assign_add(1)
+                self.batch_in_epoch.assign(0)
+                if dev_loss < float(self.best_dev_loss):
+                    self.best_dev_loss.assign(dev_loss)
+                    self.bad_epochs.assign(0)
+                    self.best_manager.save(checkpoint_number=int(self.step.numpy()))
+                else:
+                    self.bad_epochs.assign_add(1)
+                self.save()
+                er = EpochResult(epoch + 1, stats[0], dev_loss, stats[1], stats[2])
+                result.epochs.append(er)
+                log(
+                    f"epoch {er.epoch}/{cfg.train.epochs}: train loss {er.train_loss:.4f}, "
+                    f"dev loss {dev_loss:.4f}, {er.tokens_per_s:,.0f} tgt tokens/s, "
+                    f"{er.seconds:.1f} s"
+                )
+                if on_epoch_end:
+                    on_epoch_end(er)
+                if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
+                    log(f"early stop: dev loss did not improve for {cfg.train.patience} epochs")
+                    result.stopped_early = True
+                    break
+        result.steps = int(self.step.numpy())
+        result.best_dev_loss = float(self.best_dev_loss)
+        return result
+
+    def _train_epoch(self, train: Encoded, epoch: int, interrupt, log) -> tuple[float, float, float]:
+        cfg = self.config
+        skip = int(self.batch_in_epoch.numpy())
+        # The seed depends on the epoch only, so a resumed epoch replays the same order.
+        data = batches(train, cfg.data, shuffle=True, seed=cfg.train.seed * 1000 + epoch)
+        total, tokens, start = 0.0, 0.0, time.perf_counter()
+        progress = _Progress(f"epoch {epoch + 1}", log)
+        for batch in data.skip(skip):
+            loss_sum, count = self.train_step(*batch)
+            loss_sum, count = float(loss_sum), float(count)
+            if not math.isfinite(loss_sum):
+                raise NmtError(
+                    f"training diverged: loss is {loss_sum} at step {int(self.step.numpy()) + 1}; "
+                    "the last good checkpoint is kept — lower train.learning_rate and re-run"
+                )
+            total, tokens = total + loss_sum, tokens + count
+            self.step.assign_add(1)
+            self.batch_in_epoch.assign_add(1)
+            every = cfg.train.checkpoint_every
+            if every and int(self.step.numpy()) % every == 0:
+                self.save()
+            elapsed = time.perf_counter() - start
+            progress.update(int(self.step.numpy()), total / max(tokens, 1.0), tokens / elapsed)
+            if interrupt.signal:
+                break
+        progress.close()
+        elapsed = time.perf_counter() - start
+        return total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed
+
+
+class _Interruptible:
+    """Turns SIGINT/SIGTERM into a flag the loop checks between steps.
+
+    Stopping between steps, rather than raising inside one, means the checkpoint
+    written on the way out is always of a consistent model and optimizer state.
+    A second signal exits at once.
+    """
+
+    def __init__(self):
+        self.signal = 0
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signal:
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
+
+
+class _Progress:
+    """A one-line progress display: redrawn in place on a terminal, sparse in logs."""
+
+    def __init__(self, label: str, log: Callable[[str], None]):
+        self.label = label
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def update(self, step: int, loss: float, tokens_per_s: float) -> None:
+        now = time.perf_counter()
+        if not self.tty or now - self.last < 0.2:
+            return
+        self.last = now
+        line = f"{self.label} step {step}: loss {loss:.4f}, {tokens_per_s:,.0f} tgt tokens/s"
+        sys.stderr.write("\r" + line.ljust(70))
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.tty and self.last:
+            sys.stderr.write("\r" + " " * 70 + "\r")
+            sys.stderr.flush()

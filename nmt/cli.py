@@ -101,6 +101,35 @@ def _run_translate(args) -> int:
     return 0
 
 
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a model on a corpus split (BLEU, chrF, exact match)")
+    p.add_argument("--model", required=True, help="model directory written by nmt train")
+    p.add_argument("--corpus", required=True, help="TSV file or directory with train/dev/test.tsv")
+    p.add_argument("--split", default="test", choices=("train", "dev", "test"))
+    p.add_argument("--out", help="write the hypotheses here, one per line")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    p.set_defaults(run=_run_evaluate)
+
+
+def _run_evaluate(args) -> int:
+    from nmt.config import atomic_write
+    from nmt.evaluate import evaluate
+    from nmt.translator import Translator
+
+    scores, hypotheses = evaluate(Translator.load(args.model), args.corpus, args.split)
+    if args.out:
+        atomic_write(args.out, "".join(h + "\n" for h in hypotheses))
+    if args.json:
+        print(json.dumps(scores.to_json(), ensure_ascii=False))
+    else:
+        print(f"sentences    {scores.sentences}")
+        print(f"exact match  {scores.exact_match:.4f}")
+        print(f"BLEU         {scores.bleu:.2f}  ({scores.bleu_signature})")
+        print(f"chrF         {scores.chrf:.2f}  ({scores.chrf_signature})")
+        print(f"length ratio {scores.length_ratio:.3f}")
+    return 0
+
+
 def _add_synthetic(sub) -> None:
     from nmt import synthetic
 
@@ -119,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
     _add_translate(sub)
+    _add_evaluate(sub)
     _add_synthetic(sub)
     return parser
 

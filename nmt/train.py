@@ -13,7 +13,7 @@ from nmt.corpus import Corpus, read_splits, split_off
 from nmt.errors import NmtError
 from nmt.pipeline import encode
 from nmt.tokenizer import Tokenizer, train_sentencepiece
-from nmt.trainer import Trainer, TrainResult
+from nmt.trainer import EpochResult, Trainer, TrainResult
 
 
 def train_translator(
@@ -25,6 +25,7 @@ def train_translator(
     tgt: str | Path | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    on_epoch_end: Callable[[EpochResult], None] | None = None,
 ) -> TrainResult:
     """Train (or resume training) a translator into the model directory ``out``.
 
@@ -67,7 +68,7 @@ def train_translator(
         f"training on {len(train_ids)} pairs ({train_ids.tgt_tokens} target tokens), "
         f"dev {len(dev_ids)} pairs; vocabularies {src_tok.vocab_size}/{tgt_tok.vocab_size}"
     )
-    return trainer.fit(train_ids, dev_ids, log=log)
+    return trainer.fit(train_ids, dev_ids, log=log, on_epoch_end=on_epoch_end)
 
 
 def _train_dev(splits: dict[str, Corpus], config: Config) -> tuple[Corpus, Corpus]:

@@ -1,0 +1,76 @@
+import json
+
+import pytest
+
+from nmt.config import Config, load_config, load_model_config, save_config
+from nmt.errors import NmtError
+
+
+def test_defaults_validate():
+    Config().validate()
+
+
+def test_round_trip_through_model_dir(tmp_path):
+    config = Config().override(["model.units=64", "train.epochs=3", "data.long_pairs=truncate"])
+    save_config(config, tmp_path)
+    assert load_model_config(tmp_path) == config
+
+
+def test_file_then_overrides(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"model": {"units": 32}, "train": {"learning_rate": 1}}))
+    config = load_config(path).override(["model.units=48"])
+    assert config.model.units == 48
+    assert config.train.learning_rate == 1.0 and isinstance(config.train.learning_rate, float)
+
+
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("model.nope=1", "unknown field model.nope"),
+        ("nosection.x=1", "unknown config section"),
+        ("model.units=abc", "model.units must be int"),
+        ("model.units=1.5", "model.units must be int"),
+        ("units=3", "expected section.field=value"),
+    ],
+)
+def test_bad_overrides(assignment, message):
+    with pytest.raises(NmtError, match=message):
+        Config().override([assignment])
+
+
+@pytest.mark.parametrize(
+    "assignment, message",
+    [
+        ("model.units=0", "model.units must be positive"),
+        ("train.epochs=-1", "train.epochs must be positive"),
+        ("model.dropout=1.0", "model.dropout"),
+        ("data.long_pairs=\"cut\"", "data.long_pairs"),
+        ("model.units=33", "even"),
+    ],
+)
+def test_validation(assignment, message):
+    config = Config().override([assignment])
+    if "units=33" in assignment:
+        config.model.bidirectional = True
+    with pytest.raises(NmtError, match=message):
+        config.validate()
+
+
+def test_bad_json_names_line(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text('{\n  "model": {"units": 3,}\n}')
+    with pytest.raises(NmtError, match=r"c\.json:2: invalid JSON"):
+        load_config(path)
+
+
+def test_model_dir_errors(tmp_path):
+    with pytest.raises(NmtError, match="no such model directory"):
+        load_model_config(tmp_path / "missing")
+    with pytest.raises(NmtError, match="config.json is missing"):
+        load_model_config(tmp_path)
+    data = Config().to_dict()
+    data["version"] = 999
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(NmtError, match="format version 999"):
+        load_model_config(tmp_path)

@@ -1,0 +1,139 @@
+import math
+import os
+import signal
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nmt import modeldir
+from nmt.config import Config
+from nmt.errors import Interrupted, NmtError
+from nmt.train import train_translator
+from nmt.trainer import Trainer, masked_loss
+from nmt.translator import Translator
+
+PAIRS = [
+    ("Artificial Intelligence", "인공 지능"),
+    ("Machine Learning", "기계 학습"),
+    ("I am a student.", "저는 학생입니다."),
+    ("Where is the station?", "역은 어디에 있어요?"),
+    ("Thank you.", "감사합니다."),
+    ("Good morning.", "좋은 아침이에요."),
+]
+
+
+def tiny_config(**train) -> Config:
+    config = Config().override(
+        [
+            "model.embedding_dim=32",
+            "model.units=64",
+            "model.attention_units=32",
+            "model.readout_dim=32",
+            "model.dropout=0.0",
+            "model.src_vocab_size=300",
+            "model.tgt_vocab_size=300",
+            "data.batch_size=4",
+            "train.learning_rate=0.01",
+            "train.patience=0",
+            "train.checkpoint_every=0",
+        ]
+    )
+    for key, value in train.items():
+        setattr(config.train, key, value)
+    return config
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    """A directory corpus whose dev split is its train split, so it can be memorised."""
+    path = tmp_path / "corpus"
+    path.mkdir()
+    text = "".join(f"{en}\t{ko}\n" for en, ko in PAIRS)
+    (path / "train.tsv").write_text(text, encoding="utf-8")
+    (path / "dev.tsv").write_text(text, encoding="utf-8")
+    return path
+
+
+def quiet(message):
+    pass
+
+
+def test_masked_loss_ignores_padding():
+    logits = tf.random.normal((2, 3, 5), seed=1)
+    targets = tf.constant([[1, 2, 0], [3, 0, 0]])
+    total, count = masked_loss(logits, targets)
+    log_probs = tf.nn.log_softmax(logits).numpy()
+    expected = -(log_probs[0, 0, 1] + log_probs[0, 1, 2] + log_probs[1, 0, 3])
+    assert float(count) == 3
+    np.testing.assert_allclose(float(total), expected, rtol=1e-5)
+    smoothed, _ = masked_loss(logits, targets, label_smoothing=0.1)
+    assert float(smoothed) != pytest.approx(float(total))
+
+
+def test_tiny_corpus_is_memorised(tmp_path, corpus):
+    out = tmp_path / "model"
+    result = train_translator(tiny_config(epochs=60), out, corpus=corpus, log=quiet)
+    assert result.epochs[-1].train_loss < 0.2
+    translations = Translator.load(out).translate([en for en, _ in PAIRS])
+    assert [t.text for t in translations] == [ko for _, ko in PAIRS]
+    for t in translations:
+        np.testing.assert_allclose(t.attention.sum(axis=1), 1.0, atol=1e-5)
+        assert t.attention.shape == (len(t.tgt_tokens), len(t.src_tokens))
+        assert t.tgt_tokens[-1] == "</s>" and t.src_tokens[-1] == "</s>"
+
+
+def test_rerun_resumes_and_counts_steps(tmp_path, corpus):
+    straight = train_translator(tiny_config(epochs=3), tmp_path / "a", corpus=corpus, log=quiet)
+    train_translator(tiny_config(epochs=1), tmp_path / "b", corpus=corpus, log=quiet)
+    messages = []
+    resumed = train_translator(
+        tiny_config(epochs=3), tmp_path / "b", corpus=corpus, log=messages.append
+    )
+    assert any(m.startswith("resuming from step") for m in messages)
+    assert resumed.steps == straight.steps
+    assert [e.epoch for e in resumed.epochs] == [2, 3]
+
+
+def test_signal_saves_a_checkpoint_then_resume_finishes(tmp_path, corpus):
+    out = tmp_path / "m"
+    config = tiny_config(epochs=3)
+    with pytest.raises(Interrupted) as info:
+        # SIGINT at the end of epoch 1: the loop stops after the next step and saves.
+        train_translator(config, out, corpus=corpus, log=quiet, on_epoch_end=_sigint)
+    steps_per_epoch = 2  # 6 pairs in batches of 4
+    assert info.value.step == steps_per_epoch + 1
+    assert tf.train.latest_checkpoint(str(out / modeldir.CHECKPOINT_DIR)).endswith(
+        f"-{steps_per_epoch + 1}"
+    )
+    result = train_translator(tiny_config(epochs=3), out, corpus=corpus, log=quiet)
+    assert result.steps == 3 * steps_per_epoch
+
+
+def _sigint(epoch_result):
+    if epoch_result.epoch == 1:
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, corpus, monkeypatch):
+    out = tmp_path / "m"
+    train_translator(tiny_config(epochs=1), out, corpus=corpus, log=quiet)
+    kept = tf.train.latest_checkpoint(str(out / modeldir.CHECKPOINT_DIR))
+
+    def nan_step(self, *batch):
+        return tf.constant(math.nan), tf.constant(1.0)
+
+    monkeypatch.setattr(Trainer, "_train_step", nan_step)
+    with pytest.raises(NmtError, match="training diverged"):
+        train_translator(tiny_config(epochs=2), out, corpus=corpus, log=quiet)
+    assert tf.train.latest_checkpoint(str(out / modeldir.CHECKPOINT_DIR)) == kept
+
+
+def test_different_model_in_out_dir_is_refused(tmp_path, corpus):
+    out = tmp_path / "m"
+    train_translator(tiny_config(epochs=1), out, corpus=corpus, log=quiet)
+    bigger = tiny_config(epochs=1).override(["model.units=128"])
+    with pytest.raises(NmtError, match="different settings.*model.units"):
+        train_translator(bigger, out, corpus=corpus, log=quiet)
+    result = train_translator(bigger, out, corpus=corpus, overwrite=True, log=quiet)
+    assert result.steps == 2

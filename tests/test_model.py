@@ -80,7 +80,9 @@ def decoder_reference(decoder, memory, state, tgt_in, query="previous", carry_st
         else:
             h, c = lstm(x, context, h, c)
             context, weights = attend(h)  # query c = h_t: the bug
-        readout = np.tanh(np.concatenate([h, context], -1) @ f64["readout/kernel"] + f64["readout/bias"])
+        readout = np.tanh(
+            np.concatenate([h, context], -1) @ f64["readout/kernel"] + f64["readout/bias"]
+        )
         all_logits.append(readout @ f64["projection/kernel"] + f64["projection/bias"])
         all_weights.append(weights)
     return np.stack(all_logits, 1), np.stack(all_weights, 1)
@@ -111,7 +113,8 @@ def test_encoder_state_and_bridge(make_model, batch, encoder):
     np.testing.assert_array_equal(memory.values.numpy(), values.numpy())
     np.testing.assert_array_equal(memory.mask.numpy(), mask.numpy())
     np.testing.assert_allclose(
-        memory.keys.numpy(), values.numpy() @ model.decoder.attention.key_dense.kernel.numpy(),
+        memory.keys.numpy(),
+        values.numpy() @ model.decoder.attention.key_dense.kernel.numpy(),
         atol=1e-5,
     )
     w_h, b_h = (x.numpy() for x in model.bridge_h.weights)

@@ -140,6 +140,14 @@ def _add_synthetic(sub) -> None:
     p.set_defaults(run=synthetic.main)
 
 
+def _add_bench(sub) -> None:
+    from nmt import bench
+
+    p = sub.add_parser("bench", help="training and decoding throughput on random tokens")
+    bench.add_arguments(p)
+    p.set_defaults(run=bench.main)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nmt", description="LSTM sequence-to-sequence translation with additive attention."
@@ -150,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_translate(sub)
     _add_evaluate(sub)
     _add_synthetic(sub)
+    _add_bench(sub)
     return parser
 
 

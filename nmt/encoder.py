@@ -6,6 +6,8 @@ import keras
 from keras import ops
 
 PAD_ID = 0
+
+
 # Unit-variance embeddings (PyTorch's default) instead of Keras's uniform(+-0.05):
 # the tiny default starves the LSTMs of input signal and stalls early training
 # on a unigram plateau.
@@ -63,7 +65,9 @@ class Encoder(keras.layers.Layer):
         self.rnns = []
         for i in range(layers):
             size = units // 2 if bidirectional else units
-            rnn = keras.layers.LSTM(size, return_sequences=True, return_state=True, name=f"lstm_{i}")
+            rnn = keras.layers.LSTM(
+                size, return_sequences=True, return_state=True, name=f"lstm_{i}"
+            )
             if bidirectional:
                 rnn = keras.layers.Bidirectional(rnn, name=f"bilstm_{i}")
             self.rnns.append(rnn)

@@ -6,6 +6,7 @@ import dataclasses
 
 import keras
 import tensorflow as tf
+
 from nmt.decoder import Decoder, Memory, State
 from nmt.encoder import Encoder
 
@@ -63,15 +64,26 @@ class Seq2Seq(keras.Model):
         self.dropout = dropout
         self.readout_dim = readout_dim
         self.encoder = Encoder(
-            src_vocab_size, embedding_dim, units, encoder_layers, bidirectional, dropout,
+            src_vocab_size,
+            embedding_dim,
+            units,
+            encoder_layers,
+            bidirectional,
+            dropout,
             name="encoder",
         )
         # The bridge lets encoder and decoder states live in different spaces.
         self.bridge_h = keras.layers.Dense(units, activation="tanh", name="bridge_h")
         self.bridge_c = keras.layers.Dense(units, name="bridge_c")
         self.decoder = Decoder(
-            tgt_vocab_size, embedding_dim, units, attention_units, context_dim=units,
-            readout_dim=readout_dim, dropout=dropout, name="decoder",
+            tgt_vocab_size,
+            embedding_dim,
+            units,
+            attention_units,
+            context_dim=units,
+            readout_dim=readout_dim,
+            dropout=dropout,
+            name="decoder",
         )
 
     def build(self, input_shape=None):
@@ -121,7 +133,6 @@ def build_model(model_config) -> Seq2Seq:
     model = Seq2Seq(**dataclasses.asdict(model_config))
     model.build()
     return model
-
 
 
 def weight_map(model: keras.Model) -> dict:

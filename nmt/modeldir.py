@@ -27,6 +27,8 @@ SRC_TOKENIZER = "source.spm"
 TGT_TOKENIZER = "target.spm"
 CHECKPOINT_DIR = "checkpoints"
 BEST_DIR = "best"
+# What TensorFlow raises for a truncated, corrupt or mismatched checkpoint.
+CHECKPOINT_ERRORS = (tf.errors.OpError, AssertionError, ValueError, IndexError, KeyError)
 _OWNED = (CONFIG_FILE, SRC_TOKENIZER, TGT_TOKENIZER, CHECKPOINT_DIR, BEST_DIR, "logs", "export")
 
 
@@ -96,24 +98,29 @@ def load_model(model_dir: str | Path, config: Config) -> Seq2Seq:
             continue
         try:
             model_checkpoint(model).restore(path).expect_partial().assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as exc:
+        except CHECKPOINT_ERRORS as exc:
             raise NmtError(
                 f"checkpoint {path} cannot be read ({type(exc).__name__}): it is truncated, "
                 "corrupt, or from another model; retrain or restore the file"
             ) from None
         return model
-    raise NmtError(f"{model_dir} has no trained weights: neither {BEST_DIR}/ nor {CHECKPOINT_DIR}/ holds a checkpoint")
+    raise NmtError(
+        f"{model_dir} has no trained weights: "
+        f"neither {BEST_DIR}/ nor {CHECKPOINT_DIR}/ holds a checkpoint"
+    )
 
 
 def load(model_dir: str | Path) -> tuple[Config, Seq2Seq, Tokenizer, Tokenizer]:
     """Everything translation needs, with a clear error naming what is missing."""
     config = load_model_config(model_dir)
     src, tgt = load_tokenizers(model_dir)
-    if (src.vocab_size, tgt.vocab_size) != (config.model.src_vocab_size, config.model.tgt_vocab_size):
+    if (src.vocab_size, tgt.vocab_size) != (
+        config.model.src_vocab_size,
+        config.model.tgt_vocab_size,
+    ):
         raise NmtError(
             f"{model_dir}: the tokenizers do not match {CONFIG_FILE} "
             f"(vocabularies {src.vocab_size}/{tgt.vocab_size}, config says "
             f"{config.model.src_vocab_size}/{config.model.tgt_vocab_size})"
         )
     return config, load_model(model_dir, config), src, tgt
-

@@ -43,9 +43,7 @@ def encode(
     if not src_parts:
         empty = tf.ragged.constant([], dtype=tf.int32, ragged_rank=1)
         return Encoded(empty, empty)
-    return limit_lengths(
-        tf.concat(src_parts, axis=0), tf.concat(tgt_parts, axis=0), config
-    )
+    return limit_lengths(tf.concat(src_parts, axis=0), tf.concat(tgt_parts, axis=0), config)
 
 
 def limit_lengths(src: tf.RaggedTensor, tgt: tf.RaggedTensor, config: DataConfig) -> Encoded:

@@ -63,7 +63,8 @@ def train_translator(
         raise NmtError("no training pairs left after the length limits; raise data.max_*_len")
     trainer = Trainer(config, out)
     if trainer.restore():
-        log(f"resuming from step {int(trainer.step.numpy())} (epoch {int(trainer.epoch.numpy()) + 1})")
+        step, epoch = int(trainer.step.numpy()), int(trainer.epoch.numpy())
+        log(f"resuming from step {step} (epoch {epoch + 1})")
     log(
         f"training on {len(train_ids)} pairs ({train_ids.tgt_tokens} target tokens), "
         f"dev {len(dev_ids)} pairs; vocabularies {src_tok.vocab_size}/{tgt_tok.vocab_size}"

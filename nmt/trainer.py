@@ -16,7 +16,7 @@ import tensorflow as tf
 from nmt.config import Config
 from nmt.errors import Interrupted, NmtError
 from nmt.model import Seq2Seq, build_model, model_checkpoint
-from nmt.modeldir import BEST_DIR, CHECKPOINT_DIR
+from nmt.modeldir import BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_ERRORS
 from nmt.pipeline import Encoded, batches
 from nmt.tokenizer import PAD_ID
 
@@ -128,7 +128,7 @@ class Trainer:
             return False
         try:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
-        except (tf.errors.OpError, AssertionError, ValueError) as exc:
+        except CHECKPOINT_ERRORS as exc:
             raise NmtError(
                 f"checkpoint {latest} cannot be restored ({type(exc).__name__}); it is corrupt "
                 "or from a different model: delete it to fall back to an older one, or use --overwrite"

@@ -45,7 +45,7 @@ def test_bad_overrides(assignment, message):
         ("model.units=0", "model.units must be positive"),
         ("train.epochs=-1", "train.epochs must be positive"),
         ("model.dropout=1.0", "model.dropout"),
-        ("data.long_pairs=\"cut\"", "data.long_pairs"),
+        ('data.long_pairs="cut"', "data.long_pairs"),
         ("model.units=33", "even"),
     ],
 )

@@ -42,9 +42,7 @@ def test_nfc_applied_in_graph(tokenizer):
 def test_detokenize_stops_at_eos(tokenizer):
     ids = tokenizer.tokenize(tf.constant(["인공 지능", "기계 학습"])).to_tensor()
     glued = tf.concat([ids[:1], ids[1:]], axis=1)  # sentence, EOS, then another
-    assert _decode(tokenizer, ["인공 지능"]) == [
-        tokenizer.detokenize(glued).numpy()[0].decode()
-    ]
+    assert _decode(tokenizer, ["인공 지능"]) == [tokenizer.detokenize(glued).numpy()[0].decode()]
 
 
 def test_save_load(tmp_path, tokenizer):

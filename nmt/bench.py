@@ -1,0 +1,232 @@
+"""``nmt bench``: training and decoding throughput of the real model on random tokens.
+
+``bench train`` builds ``Seq2Seq`` and ``Trainer`` exactly as ``nmt train`` does, at the
+size given by the flags, and times the trainer's own compiled step. Its last output
+line is one JSON object, which ``shared/bench/compare.sh`` reads next to the two
+reference implementations. ``bench decode`` times the library's search functions
+against the tutorial pattern: a Python loop calling the layers eagerly per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from nmt.config import Config
+from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
+
+FIRST_ID = 4  # random tokens avoid PAD/UNK/BOS/EOS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench", required=True, metavar="WHAT")
+    train = sub.add_parser("train", help="training throughput (target tokens/s, FLOP/s)")
+    _add_size(train)
+    train.add_argument("--steps", type=int, default=20, help="timed steps")
+    train.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    train.set_defaults(run=run_train)
+    decode = sub.add_parser("decode", help="decoding throughput (sentences/s, tokens/s)")
+    _add_size(decode)
+    decode.add_argument("--beam", type=int, default=4, help="beam size, if beam search exists")
+    decode.add_argument("--repeats", type=int, default=5, help="timed repeats of each search")
+    decode.set_defaults(run=run_decode)
+
+
+def _add_size(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--vocab", type=int, default=8000, help="source and target vocabulary")
+    p.add_argument("--emb", type=int, default=256, help="embedding and readout size")
+    p.add_argument("--units", type=int, default=512, help="LSTM and attention size")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--src-len", type=int, default=20)
+    p.add_argument("--tgt-len", type=int, default=20)
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: TF's choice)")
+    p.add_argument("--json", action="store_true", help="end with one JSON object")
+
+
+def main(args) -> int:
+    return args.run(args)
+
+
+def bench_config(args) -> Config:
+    """The model of the reference implementations: one LSTM layer each side, no dropout."""
+    config = Config()
+    m = config.model
+    m.src_vocab_size = m.tgt_vocab_size = args.vocab
+    m.embedding_dim = m.readout_dim = args.emb
+    m.units = m.attention_units = args.units
+    m.encoder_layers, m.bidirectional, m.dropout = 1, False, 0.0
+    config.train.jit_compile = bool(getattr(args, "jit", False))
+    return config
+
+
+def forward_flops_per_target_token(m, src_len: int, tgt_len: int) -> float:
+    """Matmul FLOPs (2 per multiply-add) of one forward pass, per target token.
+
+    Counted: every matmul the model needs, none of the elementwise work, lookups or
+    softmaxes. Per source token: the encoder LSTM ``(e + u) x 4u`` and the attention
+    keys ``u x a``; per sentence: the two bridges ``u x u``; per target token: the
+    input gates ``e x 4u``, the fused ``[W_c | W_h]`` ``u x (a + 4u)``, the context
+    gates ``u x 4u``, the attention scores ``s x a`` and context ``s x u``, the
+    readout ``2u x r`` and the vocabulary projection ``r x v``. Training costs about
+    three times this (the backward pass needs two matmuls for each forward one).
+    """
+    e, u, a, r = m.embedding_dim, m.units, m.attention_units, m.readout_dim
+    v = m.tgt_vocab_size
+    encoder = src_len * ((e + u) * 4 * u + u * a) + 2 * u * u
+    decoder = e * 4 * u + u * (a + 4 * u) + u * 4 * u + src_len * (a + u) + 2 * u * r + r * v
+    return 2.0 * (decoder + encoder / tgt_len)
+
+
+def matmul_peak(size: int = 2048, repeats: int = 5) -> float:
+    """Best GFLOP/s of a large fp32 ``tf.matmul`` on this machine, right now."""
+    x = tf.random.normal((size, size))
+    y = tf.random.normal((size, size))
+    tf.matmul(x, y).numpy()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        tf.matmul(x, y).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * size**3 / best / 1e9
+
+
+def random_batch(rng, vocab: int, batch: int, src_len: int, tgt_len: int):
+    """Full-length random ``(src, tgt_in, tgt_out)``: every target position is a real token."""
+    src = rng.integers(FIRST_ID, vocab, (batch, src_len)).astype(np.int32)
+    tgt = rng.integers(FIRST_ID, vocab, (batch, tgt_len)).astype(np.int32)
+    tgt_in = np.concatenate([np.full((batch, 1), BOS_ID, np.int32), tgt[:, :-1]], axis=1)
+    return tf.constant(src), tf.constant(tgt_in), tf.constant(tgt)
+
+
+def _set_threads(args) -> None:
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+
+
+def run_train(args) -> int:
+    from nmt.trainer import Trainer
+
+    _set_threads(args)
+    config = bench_config(args)
+    rng = np.random.default_rng(0)
+    src, tgt_in, tgt_out = random_batch(rng, args.vocab, args.batch, args.src_len, args.tgt_len)
+    peak = matmul_peak()
+    with tempfile.TemporaryDirectory(prefix="nmt-bench-") as model_dir:
+        trainer = Trainer(config, model_dir)
+        step = trainer.train_step
+        start = time.perf_counter()
+        float(step(src, tgt_in, tgt_out)[0])
+        compile_s = time.perf_counter() - start
+        float(step(src, tgt_in, tgt_out)[0])
+        times = []
+        for _ in range(args.steps):
+            start = time.perf_counter()
+            loss_sum, tokens = step(src, tgt_in, tgt_out)
+            loss_sum.numpy()
+            times.append(time.perf_counter() - start)
+        traces = step.experimental_get_tracing_count()
+        # Lengths as the pipeline pads them (multiples of data.bucket_width).
+        width = config.data.bucket_width
+        for lengths in ((width, 2 * width), (3 * width, width), (2 * width, 3 * width)):
+            float(step(*random_batch(rng, args.vocab, args.batch, *lengths))[0])
+        retraces = step.experimental_get_tracing_count() - traces
+    step_s = statistics.median(times)
+    flops = 3.0 * forward_flops_per_target_token(config.model, args.src_len, args.tgt_len)
+    tokens_per_s = args.batch * args.tgt_len / step_s
+    result = {
+        "bench": "train",
+        "jit": config.train.jit_compile,
+        "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "compile_s": round(compile_s, 2),
+        "step_s": round(step_s, 4),
+        "tgt_tokens_per_s": round(tokens_per_s, 1),
+        "train_mflop_per_tgt_token": round(flops / 1e6, 2),
+        "gflops_per_s": round(flops * tokens_per_s / 1e9, 1),
+        "matmul_peak_gflops_per_s": round(peak, 1),
+        "fraction_of_peak": round(flops * tokens_per_s / 1e9 / peak, 3),
+        "retraces": retraces,
+    }
+    _report(result, args.json)
+    return 0
+
+
+def run_decode(args) -> int:
+    from nmt import search
+    from nmt.model import build_model
+
+    _set_threads(args)
+    config = bench_config(args)
+    model = build_model(config.model)
+    rng = np.random.default_rng(0)
+    src = rng.integers(FIRST_ID, args.vocab, (args.batch, args.src_len)).astype(np.int32)
+    src[:, -1] = EOS_ID
+    src = tf.constant(src)
+    # Random weights never emit EOS on purpose: every search runs to the limit.
+    limits = tf.fill([args.batch], args.tgt_len)
+
+    def greedy(src_ids, limits):
+        return search.greedy_search(model, src_ids, limits)[0]
+
+    searches = {"greedy": tf.function(greedy)}
+    if hasattr(search, "beam_search"):
+        searches[f"beam{args.beam}"] = tf.function(
+            lambda src_ids, limits: _beam_ids(search, model, src_ids, limits, args.beam)
+        )
+    searches["eager_loop"] = lambda src_ids, limits: eager_greedy(model, src_ids, limits)
+    result = {"bench": "decode", "batch": args.batch, "beam_search": "beam_search" in dir(search)}
+    for name, fn in searches.items():
+        ids = fn(src, limits)  # trace, and warm up
+        seconds = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            ids = np.asarray(fn(src, limits))
+            seconds.append(time.perf_counter() - start)
+        dt = statistics.median(seconds)
+        tokens = int(np.sum((ids != PAD_ID)))
+        result[f"{name}_sentences_per_s"] = round(args.batch / dt, 1)
+        result[f"{name}_tokens_per_s"] = round(tokens / dt, 1)
+    result["greedy_vs_eager_loop"] = round(
+        result["greedy_sentences_per_s"] / result["eager_loop_sentences_per_s"], 2
+    )
+    _report(result, args.json)
+    return 0
+
+
+def _beam_ids(search, model, src_ids, limits, beam: int):
+    out = search.beam_search(model, src_ids, limits, beam)
+    return out[0] if isinstance(out, tuple | list) else out
+
+
+def eager_greedy(model, src_ids, limits):
+    """The tutorial pattern: a Python loop calling the model's layers eagerly each step."""
+    memory, state = model.encode(src_ids)
+    prev = tf.fill([src_ids.shape[0]], BOS_ID)
+    finished = np.zeros(src_ids.shape[0], bool)
+    out = []
+    for t in range(int(tf.reduce_max(limits))):
+        logits, state, _ = model.decode_step(prev, state, memory)
+        token = tf.argmax(logits, axis=-1, output_type=tf.int32).numpy()
+        token = np.where(t + 1 >= limits.numpy(), EOS_ID, token)
+        token = np.where(finished, PAD_ID, token)
+        finished |= token == EOS_ID
+        out.append(token)
+        if finished.all():
+            break
+        prev = tf.constant(token)
+    return np.stack(out, axis=1)
+
+
+def _report(result: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result))
+        return
+    for key, value in result.items():
+        print(f"{key:28} {value}")
+    sys.stdout.flush()

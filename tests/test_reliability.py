@@ -1,0 +1,177 @@
+"""Messy input, killed jobs and damaged model directories: clear errors, no lost work."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from nmt import modeldir
+from nmt.config import Config, save_config
+from nmt.corpus import read_tsv
+from nmt.errors import NmtError
+from nmt.model import build_model, model_checkpoint
+from nmt.tokenizer import Tokenizer, train_sentencepiece
+from nmt.translator import Translator
+
+EN = ["Artificial Intelligence", "Machine Learning", "Thank you.", "Good morning.", "Hi"]
+KO = ["인공 지능", "기계 학습", "감사합니다.", "좋은 아침이에요.", "안녕"]
+
+
+def untrained_model_dir(path):
+    """A complete model directory with random weights: enough to exercise the plumbing."""
+    config = Config().override(
+        ["model.embedding_dim=8", "model.units=16", "model.attention_units=8",
+         "model.readout_dim=8", "data.max_src_len=12", "decode.max_len_b=5"]
+    )  # fmt: skip
+    src = Tokenizer(train_sentencepiece(EN * 10, 300))
+    tgt = Tokenizer(train_sentencepiece(KO * 10, 300))
+    config.model.src_vocab_size, config.model.tgt_vocab_size = src.vocab_size, tgt.vocab_size
+    path.mkdir(parents=True, exist_ok=True)
+    save_config(config, path)
+    modeldir.save_tokenizers(path, src, tgt)
+    manager = tf.train.CheckpointManager(
+        model_checkpoint(build_model(config.model)), path / modeldir.BEST_DIR, max_to_keep=1
+    )
+    manager.save()
+    return path
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return untrained_model_dir(tmp_path_factory.mktemp("rel") / "model")
+
+
+@pytest.fixture(scope="module")
+def translator(model_dir):
+    return Translator.load(model_dir)
+
+
+def test_odd_translation_inputs(translator):
+    texts = ["", "   ", "\x00\x07\x1b[31m", "😀🎉", "Ω≈ç√ 漢字 ሰላም", "word " * 200, "Hi"]
+    results = translator.translate(texts)
+    assert [r.source for r in results] == texts
+    assert results[0].text == "" and results[1].text == ""
+    long = results[5]
+    assert long.truncated and len(long.src_tokens) == translator.config.data.max_src_len
+    decode = translator.config.decode
+    for r in results[2:]:
+        limit = int(decode.max_len_a * len(r.src_tokens)) + decode.max_len_b
+        assert 1 <= len(r.tgt_tokens) <= limit  # bounded, never a runaway repeat
+        np.testing.assert_allclose(r.attention.sum(axis=1), 1.0, atol=1e-5)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(max_size=60), min_size=1, max_size=4))
+def test_any_unicode_translates(translator, texts):
+    results = translator.translate(texts)
+    assert len(results) == len(texts)
+    assert all(isinstance(r.text, str) for r in results)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.binary(max_size=300))
+def test_any_bytes_give_a_corpus_or_a_clear_error(tmp_path, data):
+    path = tmp_path / "c.tsv"
+    path.write_bytes(data)
+    try:
+        corpus = read_tsv(path)
+    except NmtError as exc:
+        message = str(exc)
+        assert "\n" not in message and str(path) in message
+    else:
+        assert len(corpus.src) == len(corpus.tgt) > 0
+        assert all(s and t for s, t in zip(corpus.src, corpus.tgt))
+
+
+def test_damaged_model_dirs(tmp_path):
+    path = untrained_model_dir(tmp_path / "m")
+    (path / "target.spm").unlink()
+    with pytest.raises(NmtError, match="tokenizer model is missing: .*target.spm"):
+        Translator.load(path)
+
+    path = untrained_model_dir(tmp_path / "m2")
+    for data in (path / modeldir.BEST_DIR).glob("*.data-*"):
+        data.write_bytes(data.read_bytes()[:100])
+    with pytest.raises(NmtError, match="cannot be read"):
+        Translator.load(path)
+
+    path = untrained_model_dir(tmp_path / "m3")
+    (path / "config.json").unlink()
+    with pytest.raises(NmtError, match="config.json is missing"):
+        Translator.load(path)
+
+
+def _nmt(*args):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return [sys.executable, "-m", "nmt", *map(str, args)], env
+
+
+def _latest_step(model_dir):
+    path = tf.train.latest_checkpoint(str(model_dir / modeldir.CHECKPOINT_DIR))
+    return int(path.rsplit("-", 1)[1]) if path else 0
+
+
+def test_sigkill_mid_epoch_then_resume(tmp_path):
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"{e} {i}\t{k} {i}\n" for i in range(8) for e, k in zip(EN, KO)))
+    out = tmp_path / "m"
+    settings_ = [
+        "--epochs", 3, "--set", "data.batch_size=4", "--set", "train.checkpoint_every=1",
+        "--set", "model.units=32", "--set", "model.embedding_dim=16",
+        "--set", "model.attention_units=16", "--set", "model.readout_dim=16",
+        "--set", "model.src_vocab_size=300", "--set", "model.tgt_vocab_size=300",
+        "--set", "train.patience=0",
+    ]  # fmt: skip
+    cmd, env = _nmt("train", "--corpus", corpus, "--out", out, *settings_)
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while _latest_step(out) < 4 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = _latest_step(out)
+    assert killed_at >= 4, proc.stderr.read().decode()
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming from step {killed_at}" in resumed.stderr
+    final = _latest_step(out)
+    straight_out = tmp_path / "straight"
+    cmd2, _ = _nmt("train", "--corpus", corpus, "--out", straight_out, *settings_)
+    straight = subprocess.run(cmd2, env=env, capture_output=True, text=True, timeout=300)
+    assert straight.returncode == 0, straight.stderr
+    assert final == _latest_step(straight_out)
+    translated = subprocess.run(
+        _nmt("translate", "--model", out, "Thank you.")[0], env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert translated.returncode == 0, translated.stderr
+
+
+def test_sigterm_saves_and_exits_cleanly(tmp_path):
+    corpus = tmp_path / "c.tsv"
+    corpus.write_text("".join(f"{e} {i}\t{k} {i}\n" for i in range(20) for e, k in zip(EN, KO)))
+    out = tmp_path / "m"
+    cmd, env = _nmt(
+        "train", "--corpus", corpus, "--out", out, "--epochs", 500, "--set", "data.batch_size=2",
+        "--set", "model.units=32", "--set", "model.embedding_dim=16", "--set", "train.patience=0",
+        "--set", "model.src_vocab_size=300", "--set", "model.tgt_vocab_size=300",
+    )  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while _latest_step(out) == 0 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)  # wait for the first epoch's checkpoint: training is under way
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert "SIGTERM: saved checkpoint" in err and "Traceback" not in err
+    assert f"at step {_latest_step(out)}" in err

@@ -19,6 +19,29 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def _add_decoding(p, n_best: bool = True) -> None:
+    """Search options; each defaults to the model's ``decode`` config."""
+    p.add_argument("--beam", type=positive_int, metavar="K", help="beam size (1: greedy search)")
+    if n_best:
+        p.add_argument(
+            "--n-best", type=positive_int, metavar="N", help="output the N best hypotheses (N <= K)"
+        )
+    p.add_argument(
+        "--length-penalty", type=non_negative_float, metavar="ALPHA",
+        help="GNMT length penalty: beams rank by log P / ((5 + length) / 6) ** ALPHA",
+    )  # fmt: skip
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a translator on a parallel corpus")
     src = p.add_argument_group("corpus (a TSV file or directory, or Moses files)")
@@ -34,6 +57,11 @@ def _add_train(sub) -> None:
     )
     p.add_argument("--skip-bad-lines", action="store_true", help="skip malformed corpus lines")
     p.add_argument("--jit", action="store_true", help="XLA-compile the train and eval steps")
+    p.add_argument(
+        "--early-stop", choices=("loss", "chrf", "bleu"),
+        help="dev measure that picks best/ and stops training (train.early_stop_metric); "
+        "chrf and bleu decode the dev set greedily after every epoch",
+    )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace a different model in --out")
     p.set_defaults(run=_run_train)
 
@@ -54,6 +82,8 @@ def _run_train(args) -> int:
         config.data.skip_bad_lines = True
     if args.jit:
         config.train.jit_compile = True
+    if args.early_stop:
+        config.train.early_stop_metric = args.early_stop
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     result = train_translator(
         config, args.out, corpus=args.corpus, src=args.src, tgt=args.tgt,
@@ -69,16 +99,25 @@ def _add_translate(sub) -> None:
     p.add_argument("text", nargs="*", help="sentences to translate (default: lines of stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per input")
     p.add_argument("--plot", metavar="FILE_OR_DIR", help="write alignment plots (.png/.svg/.pdf)")
+    _add_decoding(p)
+    p.epilog = (
+        "With --n-best N > 1, each hypothesis is one line, best first: "
+        "INPUT_LINE<TAB>SCORE<TAB>TRANSLATION (input lines counted from 0; SCORE is the "
+        "length-penalized log-probability the beam ranks by). MODEL_DIR/export, when newer "
+        "than the checkpoints (see nmt export), is used instead of rebuilding the model."
+    )
     p.set_defaults(run=_run_translate)
 
 
 def _run_translate(args) -> int:
-    from nmt.translator import Translator
+    from nmt.export import load_translator
 
+    if args.beam and args.n_best and args.n_best > args.beam:
+        raise NmtError(f"--n-best {args.n_best} exceeds --beam {args.beam}; raise --beam")
     texts = args.text if args.text else [line.rstrip("\r\n") for line in sys.stdin]
-    translator = Translator.load(args.model)
-    results = translator.translate(texts)
-    for result in results:
+    translator = load_translator(args.model)
+    results = translator.translate(texts, args.beam, args.n_best, args.length_penalty)
+    for i, result in enumerate(results):
         if result.truncated:
             print(
                 f"nmt: warning: input longer than {translator.config.data.max_src_len} tokens "
@@ -86,6 +125,9 @@ def _run_translate(args) -> int:
             )
         if args.json:
             print(json.dumps(result.to_json(), ensure_ascii=False))
+        elif (args.n_best or translator.config.decode.n_best) > 1:
+            for h in result.hypotheses:
+                print(f"{i}\t{h.score:.4f}\t{h.text}")
         else:
             print(result.text)
     if args.plot:
@@ -108,15 +150,18 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--split", default="test", choices=("train", "dev", "test"))
     p.add_argument("--out", help="write the hypotheses here, one per line")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    _add_decoding(p, n_best=False)
     p.set_defaults(run=_run_evaluate)
 
 
 def _run_evaluate(args) -> int:
     from nmt.config import atomic_write
     from nmt.evaluate import evaluate
-    from nmt.translator import Translator
+    from nmt.export import load_translator
 
-    scores, hypotheses = evaluate(Translator.load(args.model), args.corpus, args.split)
+    scores, hypotheses = evaluate(
+        load_translator(args.model), args.corpus, args.split, args.beam, args.length_penalty
+    )
     if args.out:
         atomic_write(args.out, "".join(h + "\n" for h in hypotheses))
     if args.json:
@@ -127,6 +172,22 @@ def _run_evaluate(args) -> int:
         print(f"BLEU         {scores.bleu:.2f}  ({scores.bleu_signature})")
         print(f"chrF         {scores.chrf:.2f}  ({scores.chrf_signature})")
         print(f"length ratio {scores.length_ratio:.3f}")
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export", help="write a SavedModel that translates raw strings (needs only TF + TF Text)"
+    )
+    p.add_argument("--model", required=True, help="model directory written by nmt train")
+    p.add_argument("--out", help="SavedModel directory to write (default: MODEL_DIR/export)")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args) -> int:
+    from nmt.export import export_model
+
+    print(f"nmt: wrote {export_model(args.model, args.out)}", file=sys.stderr)
     return 0
 
 
@@ -157,6 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_translate(sub)
     _add_evaluate(sub)
+    _add_export(sub)
     _add_synthetic(sub)
     _add_bench(sub)
     return parser

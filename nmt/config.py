@@ -24,6 +24,7 @@ from nmt.errors import NmtError
 CONFIG_FILE = "config.json"
 # Bumped when a saved model directory stops being readable by this code.
 FORMAT_VERSION = 1
+EARLY_STOP_METRICS = ("loss", "chrf", "bleu")
 
 
 @dataclass
@@ -62,7 +63,8 @@ class TrainConfig:
     learning_rate: float = 2e-3
     clip_norm: float = 5.0
     label_smoothing: float = 0.0
-    patience: int = 6  # epochs without dev-loss improvement before stopping; 0 disables
+    patience: int = 6  # epochs without dev improvement before stopping; 0 disables
+    early_stop_metric: str = "loss"  # dev "loss", "chrf" or "bleu" (greedy decoding): picks best/
     seed: int = 0
     jit_compile: bool = False
     keep_checkpoints: int = 2
@@ -71,10 +73,13 @@ class TrainConfig:
 
 @dataclass
 class DecodeConfig:
-    """Limits for generation: at most ``max_len_a * source_length + max_len_b`` tokens."""
+    """Search settings; outputs have at most ``max_len_a * source_length + max_len_b`` tokens."""
 
     max_len_a: float = 1.5
     max_len_b: int = 10
+    beam_size: int = 1  # 1: greedy search
+    n_best: int = 1  # hypotheses returned per sentence, at most beam_size
+    length_penalty: float = 0.6  # GNMT's alpha: beams rank by log P / ((5 + len) / 6) ** alpha
 
 
 @dataclass
@@ -150,8 +155,25 @@ class Config:
         for name in ("patience", "checkpoint_every"):
             if getattr(t, name) < 0:
                 raise NmtError(f"train.{name} must be >= 0, got {getattr(t, name)}")
-        if self.decode.max_len_a < 0 or self.decode.max_len_b < 1:
+        if t.early_stop_metric not in EARLY_STOP_METRICS:
+            known = ", ".join(repr(m) for m in EARLY_STOP_METRICS)
+            raise NmtError(
+                f"train.early_stop_metric must be one of {known}, got {t.early_stop_metric!r}"
+            )
+        c = self.decode
+        if c.max_len_a < 0 or c.max_len_b < 1:
             raise NmtError("decode.max_len_a must be >= 0 and decode.max_len_b >= 1")
+        if c.beam_size < 1 or c.n_best < 1:
+            raise NmtError(
+                f"decode.beam_size and decode.n_best must be positive, got {c.beam_size} and "
+                f"{c.n_best}"
+            )
+        if c.n_best > c.beam_size:
+            raise NmtError(
+                f"decode.n_best ({c.n_best}) cannot exceed decode.beam_size ({c.beam_size})"
+            )
+        if c.length_penalty < 0:
+            raise NmtError(f"decode.length_penalty must be >= 0, got {c.length_penalty}")
         return self
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,9 +55,34 @@ def score(hypotheses: list[str], references: list[str]) -> Scores:
 
 
 def evaluate(
-    translator: Translator, corpus: str | Path, split: str = "test"
+    translator: Translator,
+    corpus: str | Path,
+    split: str = "test",
+    beam_size: int | None = None,
+    length_penalty: float | None = None,
 ) -> tuple[Scores, list[str]]:
-    """Translate a split of ``corpus`` and score it; returns the scores and hypotheses."""
+    """Translate a split of ``corpus`` and score it; returns the scores and hypotheses.
+
+    ``translator`` is a ``Translator`` or an ``nmt.export.ExportedTranslator``;
+    search options default to the model's ``decode`` config.
+    """
     data = read_corpus(corpus, split=split)
-    hypotheses = [t.text for t in translator.translate(data.src)]
+    results = translator.translate(data.src, beam_size, 1, length_penalty)
+    hypotheses = [t.text for t in results]
     return score(hypotheses, data.tgt), hypotheses
+
+
+def dev_metric(
+    translator: Translator, sources: list[str], references: list[str], metric: str
+) -> Callable[[], float]:
+    """A function scoring greedy translations of ``sources`` by ``metric`` ("bleu" or "chrf").
+
+    The trainer calls it after every epoch; the translator holds the model being
+    trained, so each call sees the current weights without retracing.
+    """
+
+    def measure() -> float:
+        hypotheses = [t.text for t in translator.translate(sources, beam_size=1, n_best=1)]
+        return getattr(score(hypotheses, references), metric)
+
+    return measure

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -32,7 +33,11 @@ def greedy_search(model, src_ids, limits):
         scores are summed log-probabilities.
     """
     memory, state = model.encode(src_ids)
-    batch = tf.shape(src_ids)[0]
+    return _greedy(model, memory, state, limits)
+
+
+def _greedy(model, memory, state, limits):
+    batch = tf.shape(limits)[0]
     steps = tf.reduce_max(limits)
 
     def keep_going(t, prev, state, finished, scores, ids, weights):
@@ -41,14 +46,22 @@ def greedy_search(model, src_ids, limits):
     def one_step(t, prev, state, finished, scores, ids, weights):
         logits, state, attention = model.decode_step(prev, state, memory)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        token = tf.argmax(log_probs, axis=-1, output_type=tf.int32)
+        token = tf.argmax(_emittable(log_probs), axis=-1, output_type=tf.int32)
         token = tf.where(t + 1 >= limits, EOS_ID, token)
         token = tf.where(finished, PAD_ID, token)
         gained = tf.gather(log_probs, token, axis=1, batch_dims=1)
         scores += tf.where(finished, 0.0, gained)
         attention = tf.where(finished[:, None], 0.0, attention)
         finished |= token == EOS_ID
-        return t + 1, token, state, finished, scores, ids.write(t, token), weights.write(t, attention)
+        return (
+            t + 1,
+            token,
+            state,
+            finished,
+            scores,
+            ids.write(t, token),
+            weights.write(t, attention),
+        )
 
     loop_vars = (
         tf.constant(0),
@@ -61,3 +74,169 @@ def greedy_search(model, src_ids, limits):
     )
     *_, scores, ids, weights = tf.while_loop(keep_going, one_step, loop_vars)
     return tf.transpose(ids.stack()), tf.transpose(weights.stack(), (1, 0, 2)), scores
+
+
+def _emittable(log_probs):
+    """``(..., v)`` log-probabilities with PAD and BOS at -inf, so a search never picks them.
+
+    Neither is ever a training target, yet an untrained model can rank them first,
+    and a PAD mid-output would cut the detokenized text short. The chosen token's
+    score stays its log-probability under the full distribution.
+    """
+    ids = tf.range(tf.shape(log_probs)[-1])
+    return tf.where((ids == PAD_ID) | (ids == BOS_ID), -np.inf, log_probs)
+
+
+def length_penalty(lengths, alpha):
+    """GNMT's ``lp(Y) = ((5 + |Y|) / 6) ** alpha`` (Wu et al., 2016); 1 when ``alpha`` is 0.
+
+    A hypothesis is ranked by ``log P(Y) / lp(Y)``; ``|Y|`` counts its tokens, EOS
+    included. Summed log-probabilities only fall as a hypothesis grows, so without
+    the penalty a beam prefers short outputs; ``alpha`` in 0.6–1.0 offsets that.
+    """
+    return ((5.0 + tf.cast(lengths, tf.float32)) / 6.0) ** tf.cast(alpha, tf.float32)
+
+
+def output_lengths(ids):
+    """``(..., t)`` ids that each hold an EOS -> ``(...)`` int32 lengths, EOS included."""
+    return tf.argmax(tf.cast(ids == EOS_ID, tf.int32), axis=-1, output_type=tf.int32) + 1
+
+
+def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
+    """Keep the ``beam_size`` best hypotheses of every sentence at each step.
+
+    Finished hypotheses stay in the beam: their only continuation is PAD, which
+    costs nothing, so they keep their score and length and compete with the live
+    ones until all of a sentence's beam has ended (as in GNMT and the
+    ``tf.contrib.seq2seq`` beam decoder). Candidates are ranked by
+    ``log P / length_penalty(length, alpha)``. Each step records, per beam entry,
+    its token, its parent entry and the attention that produced it; the n best
+    are then traced back through the parents, which costs O(t) instead of
+    re-gathering a whole ``(b, k, t, s)`` attention history at every step.
+
+    Plain beam search can end below greedy search: k rivals may outscore the
+    greedy prefix mid-way, push it out, and then all fall behind it. So the
+    greedy hypothesis (one more pass at 1/k of the beam's width) joins the
+    finalists, and the best hypothesis never ranks below greedy's.
+
+    Args:
+        model: A ``Seq2Seq``.
+        src_ids: ``(b, s)`` int32 source ids, 0-padded, EOS-terminated.
+        limits: ``(b,)`` int32 maximum output lengths, EOS included (EOS is forced
+            at the limit).
+        beam_size: ``k``, a Python int or scalar int32 tensor; at most the target
+            vocabulary size.
+        n_best: ``n`` hypotheses returned per sentence (clipped to ``k``).
+        alpha: Length-penalty exponent; 0 ranks by summed log-probability.
+
+    Returns:
+        ``(ids (b, n, t), weights (b, n, t, s), log_probs (b, n))``, best first by
+        the penalized score: ids end with EOS then pad; ``weights[i, j, l]`` is the
+        attention used to produce ``ids[i, j, l]`` (0 on padding); log_probs are
+        summed log-probabilities (``scores`` of ``greedy_search``).
+    """
+    k = tf.convert_to_tensor(beam_size, tf.int32)
+    n = tf.minimum(tf.convert_to_tensor(n_best, tf.int32), k)
+    memory, state = model.encode(src_ids)
+    greedy = _greedy(model, memory, state, limits)
+    batch = tf.shape(src_ids)[0]
+    steps = tf.reduce_max(limits)
+    # Beam entry j of sentence i lives in row i * k + j.
+    memory, state = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (memory, state))
+
+    def keep_going(t, prev, state, finished, log_probs, lengths, tokens, parents, weights):
+        return (t < steps) & ~tf.reduce_all(finished)
+
+    def one_step(t, prev, state, finished, log_probs, lengths, tokens, parents, weights):
+        logits, state, attention = model.decode_step(prev, state, memory)
+        vocab = tf.shape(logits)[-1]
+        step = tf.nn.log_softmax(tf.cast(logits, tf.float32))
+        step = tf.reshape(_emittable(step), [batch, k, vocab])
+        is_eos = tf.range(vocab) == EOS_ID
+        step = tf.where((t + 1 >= limits)[:, None, None] & ~is_eos, -np.inf, step)
+        only_pad = tf.where(tf.range(vocab) == PAD_ID, 0.0, -np.inf)
+        step = tf.where(finished[:, :, None], only_pad, step)
+        total = tf.reshape(log_probs[:, :, None] + step, [batch, k * vocab])
+        grown = lengths + tf.cast(~finished, tf.int32)
+        penalty = tf.repeat(length_penalty(grown, alpha), vocab, axis=1)
+        _, best = tf.math.top_k(total / penalty, k)  # (b, k), sorted
+        parent, token = best // vocab, best % vocab
+        log_probs = tf.gather(total, best, batch_dims=1)
+        lengths = tf.gather(grown, parent, batch_dims=1)
+        was_finished = tf.gather(finished, parent, batch_dims=1)
+        attention = tf.gather(tf.reshape(attention, [batch, k, -1]), parent, batch_dims=1)
+        attention = tf.where(was_finished[:, :, None], 0.0, attention)
+        rows = tf.reshape(parent + k * tf.range(batch)[:, None], [-1])
+        state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
+        return (
+            t + 1,
+            tf.reshape(token, [-1]),
+            state,
+            was_finished | (token == EOS_ID),
+            log_probs,
+            lengths,
+            tokens.write(t, token),
+            parents.write(t, parent),
+            weights.write(t, attention),
+        )
+
+    # Only entry 0 is live at first, so step 0 expands one hypothesis, not k copies.
+    first = tf.where(tf.range(k) == 0, 0.0, -np.inf)
+    loop_vars = (
+        tf.constant(0),
+        tf.fill([batch * k], BOS_ID),
+        state,
+        tf.zeros([batch, k], tf.bool),
+        tf.tile(first[None], [batch, 1]),
+        tf.zeros([batch, k], tf.int32),
+        tf.TensorArray(tf.int32, size=0, dynamic_size=True),
+        tf.TensorArray(tf.int32, size=0, dynamic_size=True),
+        tf.TensorArray(tf.float32, size=0, dynamic_size=True),
+    )
+    *_, log_probs, _, tokens, parents, weights = tf.while_loop(keep_going, one_step, loop_vars)
+
+    def trace_back(carry, step):
+        entry = carry[0]  # (b, k): where each hypothesis sits in the beam after this step
+        token, parent, attention = step
+        return (
+            tf.gather(parent, entry, batch_dims=1),
+            tf.gather(token, entry, batch_dims=1),
+            tf.gather(attention, entry, batch_dims=1),
+        )
+
+    entry = tf.tile(tf.range(k)[None], [batch, 1])
+    initial = (entry, tf.zeros_like(entry), tf.zeros([batch, k, tf.shape(src_ids)[1]]))
+    _, ids, weights = tf.scan(
+        trace_back, (tokens.stack(), parents.stack(), weights.stack()), initial, reverse=True
+    )
+    ids, weights = tf.transpose(ids, (1, 2, 0)), tf.transpose(weights, (1, 2, 0, 3))
+    return _add_finalist(ids, weights, log_probs, *greedy, n, alpha)
+
+
+def _add_finalist(ids, weights, log_probs, extra_ids, extra_weights, extra_log_prob, n, alpha):
+    """The n best of a beam ``(b, k, ...)`` and one more hypothesis per sentence ``(b, ...)``.
+
+    The extra one is dropped where the beam already holds it, so the n stay distinct.
+    """
+    length = tf.maximum(tf.shape(ids)[2], tf.shape(extra_ids)[1])
+    ids = tf.concat([_pad_to(ids, length, 2), _pad_to(extra_ids, length, 1)[:, None]], axis=1)
+    weights = tf.concat(
+        [_pad_to(weights, length, 2), _pad_to(extra_weights, length, 1)[:, None]], axis=1
+    )
+    log_probs = tf.concat([log_probs, extra_log_prob[:, None]], axis=1)
+    held = tf.reduce_any(tf.reduce_all(ids[:, :-1] == ids[:, -1:], axis=2), axis=1)
+    rank = log_probs / length_penalty(output_lengths(ids), alpha)
+    rank = tf.concat([rank[:, :-1], tf.where(held, -np.inf, rank[:, -1])[:, None]], axis=1)
+    _, best = tf.math.top_k(rank, n)
+    ids = tf.gather(ids, best, batch_dims=1)
+    # The beam ran until its last entry ended; the n best may all be shorter.
+    length = tf.reduce_max(output_lengths(ids))
+    weights = tf.gather(weights, best, batch_dims=1)
+    return ids[:, :, :length], weights[:, :, :length], tf.gather(log_probs, best, batch_dims=1)
+
+
+def _pad_to(x, length, axis: int):
+    """Zero-pad ``axis`` of ``x`` up to ``length``."""
+    paddings = [[0, 0] for _ in x.shape]
+    paddings[axis] = [0, length - tf.shape(x)[axis]]
+    return tf.pad(x, paddings)

@@ -1,13 +1,14 @@
 """The classic LSTM-attention experiment: does attention find the one informative input?
 
 Every sample is standard-normal noise except at ``column``, whose features are overwritten
-with the binary label. A model that solves the task should put its attention there, so the
-experiment doubles as a check that an attention layer can learn *where* to look.
+with the binary label, so a model that solves the task should put its attention there.
 
 Variants: ``after`` (attention over the LSTM outputs), ``before`` (attention over the raw
-input, then an LSTM), ``dense`` (the 1-D version over the features of a flat vector) and
-``additive`` (``nmt.attention.AdditiveAttention`` over the LSTM outputs, queried with the last
-hidden state).
+input, then an LSTM), ``dense`` (the 1-D version over the features of a flat vector),
+``additive`` (``nmt.attention.AdditiveAttention`` queried by the LSTM's last hidden state over
+per-step annotations of the input) and ``additive-lstm`` (the same over the LSTM outputs, the
+classic recipe: it solves the task but looks at late steps, because every LSTM output after
+the label column carries the label too; docs/synthetic.md has the measurements).
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
-from keras import layers
+from keras import layers, ops
+from matplotlib.figure import Figure
 
 from nmt.attention import AdditiveAttention
 from nmt.errors import NmtError
 
-VARIANTS = ("after", "before", "dense", "additive")
+VARIANTS = ("after", "before", "dense", "additive", "additive-lstm")
 FEATURES = 2  # per time step, for the recurrent variants
 UNITS = 32
 PLOT_FORMATS = (".png", ".svg", ".pdf")
@@ -53,7 +56,7 @@ class SyntheticConfig:
 
 @dataclass(frozen=True)
 class SyntheticResult:
-    """One trained variant. ``attention`` is ``(t,)`` (``(input_dims,)`` for ``dense``)."""
+    """One trained variant. ``attention`` is ``(t,)``, or ``(input_dims,)`` for ``dense``."""
 
     variant: str
     accuracy: float  # training accuracy of the last epoch
@@ -67,7 +70,7 @@ class SyntheticResult:
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
-        data["attention"] = [round(float(a), 6) for a in self.attention]
+        data["attention"] = [float(a) for a in self.attention]
         if self.reference_seconds is not None:
             data["ratio"] = self.seconds / self.reference_seconds
         return data
@@ -77,18 +80,16 @@ def check(variant: str, config: SyntheticConfig) -> None:
     """Raise ``NmtError`` for settings the experiment cannot run with."""
     if variant not in VARIANTS:
         raise NmtError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    width, name = (
-        (config.input_dims, "--input-dims")
-        if variant == "dense"
-        else (config.time_steps, "--time-steps")
-    )
+    flag, width = ("--input-dims", config.input_dims)
+    if variant != "dense":
+        flag, width = ("--time-steps", config.time_steps)
     if not 0 <= config.column < width:
         raise NmtError(
-            f"--column {config.column} is outside [0, {width}) for variant {variant!r} "
-            f"({name} {width})"
+            f"--column {config.column} is outside [0, {width}) for variant {variant} "
+            f"({flag} {width})"
         )
     validation = int(config.samples * config.validation_split)
-    if validation < 1 or validation >= config.samples:
+    if not 1 <= validation < config.samples:
         raise NmtError(
             f"--validation-split {config.validation_split} of --samples {config.samples} "
             "leaves no validation or no training samples"
@@ -109,8 +110,45 @@ def make_data(
     else:
         x = rng.standard_normal((n, config.time_steps, FEATURES), dtype=np.float32)
     y = rng.integers(0, 2, size=(n, 1)).astype(np.float32)
-    x[:, config.column] = y if variant != "dense" else y[:, 0]
+    x[:, config.column] = y[:, 0] if variant == "dense" else y
     return x, y
+
+
+class StepAnnotations(layers.Layer):
+    """``tanh(W·x_i + p_i)``: an annotation that sees only its own step, and knows which.
+
+    Attention can then point at the label column only: no other annotation carries the label,
+    and the learned position term ``p_i`` lets the scorer tell the steps apart.
+
+    Args:
+        units: Size ``u`` of each annotation.
+
+    Call arguments:
+        inputs: ``(b, t, f)``; ``t`` is fixed when the layer is built.
+
+    Returns:
+        ``(b, t, u)``.
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.dense = layers.Dense(units, name="dense")
+
+    def build(self, input_shape):
+        self.dense.build(input_shape)
+        self.positions = self.add_weight(shape=(input_shape[1], self.units), name="positions")
+
+    def call(self, inputs):
+        return ops.tanh(self.dense(inputs) + self.positions)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"units": self.units})
+        return config
 
 
 def attention_3d_block(inputs):
@@ -123,9 +161,8 @@ def attention_3d_block(inputs):
         ``(weighted, probs)``, both ``(b, t, f)``; ``probs`` sums to 1 over ``t`` and is the
         output of the layer named ``attention_vec``.
     """
-    time_steps = inputs.shape[1]
-    scores = layers.Permute((2, 1))(inputs)  # (b, f, t): Dense then mixes time steps
-    probs = layers.Dense(time_steps, activation="softmax", name="attention_dense")(scores)
+    scores = layers.Permute((2, 1))(inputs)  # (b, f, t): the Dense below mixes time steps
+    probs = layers.Dense(inputs.shape[1], activation="softmax", name="attention_dense")(scores)
     probs = layers.Permute((2, 1), name="attention_vec")(probs)
     return layers.Multiply()([inputs, probs]), probs
 
@@ -134,7 +171,7 @@ def build_model(variant: str, config: SyntheticConfig) -> tuple[keras.Model, ker
     """The classifier, and a model sharing its layers that outputs the attention weights.
 
     The attention model maps the same inputs to ``(b, t, 2)`` for ``after``/``before``,
-    ``(b, t)`` for ``additive`` and ``(b, input_dims)`` for ``dense``.
+    ``(b, t)`` for the additive variants and ``(b, input_dims)`` for ``dense``.
     """
     if variant == "dense":
         inputs = keras.Input((config.input_dims,))
@@ -150,8 +187,10 @@ def build_model(variant: str, config: SyntheticConfig) -> tuple[keras.Model, ker
     elif variant == "before":
         hidden, probs = attention_3d_block(inputs)
         hidden = layers.LSTM(UNITS)(hidden)
-    elif variant == "additive":
+    elif variant.startswith("additive"):
         outputs, state, _ = layers.LSTM(UNITS, return_sequences=True, return_state=True)(inputs)
+        if variant == "additive":
+            outputs = StepAnnotations(UNITS, name="annotations")(inputs)
         hidden, probs = AdditiveAttention(UNITS, name="attention")(state, outputs)
     model = keras.Model(inputs, layers.Dense(1, activation="sigmoid")(hidden), name=variant)
     return model, keras.Model(inputs, probs, name=f"{variant}_attention")
@@ -159,7 +198,7 @@ def build_model(variant: str, config: SyntheticConfig) -> tuple[keras.Model, ker
 
 def read_attention(attention_model: keras.Model, x: np.ndarray) -> np.ndarray:
     """Attention averaged over features (if any) and then over the samples of ``x``."""
-    probs = keras.ops.convert_to_numpy(attention_model(x, training=False))
+    probs = ops.convert_to_numpy(attention_model(x, training=False))
     if probs.ndim == 3:
         probs = probs.mean(axis=-1)  # (n, t, f) -> (n, t)
     attention = probs.mean(axis=0)
@@ -169,27 +208,21 @@ def read_attention(attention_model: keras.Model, x: np.ndarray) -> np.ndarray:
 
 
 def fit(variant: str, config: SyntheticConfig, x, y, keras_defaults: bool = False):
-    """Build and train a fresh model; returns ``(model, attention_model, history, seconds)``.
+    """Build and train a fresh model; returns ``(attention_model, history, seconds)``.
 
     ``keras_defaults`` compiles with Keras' own defaults (``jit_compile="auto"``, which is off
     on a CPU, and one step per execution) instead of ``config.jit`` and
     ``config.steps_per_execution``: the plain Keras reference.
     """
+    keras.backend.clear_session()  # drop the previous models' graphs and traced functions
     keras.utils.set_random_seed(config.seed)  # same initial weights and shuffling for both
     model, attention_model = build_model(variant, config)
-    compiled = (
-        {}
-        if keras_defaults
-        else {
-            "jit_compile": config.jit,
-            "steps_per_execution": config.steps_per_execution,
-        }
-    )
+    compiled = {"jit_compile": config.jit, "steps_per_execution": config.steps_per_execution}
     model.compile(
         optimizer=keras.optimizers.Adam(config.learning_rate),
         loss="binary_crossentropy",
         metrics=["accuracy"],
-        **compiled,
+        **({} if keras_defaults else compiled),
     )
     start = time.perf_counter()
     history = model.fit(
@@ -200,7 +233,7 @@ def fit(variant: str, config: SyntheticConfig, x, y, keras_defaults: bool = Fals
         validation_split=config.validation_split,
         verbose=0,
     )
-    return model, attention_model, history.history, time.perf_counter() - start
+    return attention_model, history.history, time.perf_counter() - start
 
 
 def run(
@@ -208,16 +241,16 @@ def run(
 ) -> SyntheticResult:
     """Train one variant and read its attention out on fresh samples.
 
-    With ``compare_keras`` the same model is trained a second time, afterwards, with Keras'
-    compile defaults, and its wall time is recorded as ``reference_seconds``.
+    With ``compare_keras`` the same model is then trained again on the same data with Keras'
+    compile defaults, and that wall time is ``reference_seconds``.
     """
     check(variant, config)
     rng = np.random.default_rng(config.seed)
     x, y = make_data(variant, config.samples, config, rng)
-    _, attention_model, history, seconds = fit(variant, config, x, y)
+    attention_model, history, seconds = fit(variant, config, x, y)
     fresh, _ = make_data(variant, config.readout_samples, config, rng)  # new draws
     attention = read_attention(attention_model, fresh)
-    reference = fit(variant, config, x, y, keras_defaults=True)[3] if compare_keras else None
+    reference = fit(variant, config, x, y, keras_defaults=True)[2] if compare_keras else None
     return SyntheticResult(
         variant=variant,
         accuracy=float(history["accuracy"][-1]),
@@ -229,3 +262,108 @@ def run(
         column=config.column,
         reference_seconds=reference,
     )
+
+
+def attention_figure(results: list[SyntheticResult]) -> Figure:
+    """One bar chart of mean attention per result, the label column's bar in red."""
+    cols = min(len(results), 3)
+    rows = math.ceil(len(results) / cols)
+    figure = Figure(figsize=(4.5 * cols, 3.2 * rows), layout="constrained")
+    axes = figure.subplots(rows, cols, squeeze=False).ravel()
+    for ax, result in zip(axes, results):
+        colors = ["tab:blue"] * len(result.attention)
+        colors[result.column] = "tab:red"
+        ax.bar(np.arange(len(result.attention)), result.attention, color=colors)
+        ax.set_title(f"{result.variant}: val acc {result.val_accuracy:.4f}")
+        ax.set_xlabel("input dimension" if result.variant == "dense" else "time step")
+        ax.set_ylabel("mean attention")
+    for ax in axes[len(results) :]:
+        ax.set_visible(False)
+    figure.suptitle("Attention on fresh samples (red: the column holding the label)")
+    return figure
+
+
+def check_plot_path(path: Path) -> None:
+    """Raise ``NmtError`` before training if the figure could not be written to ``path``."""
+    if path.suffix.lower() not in PLOT_FORMATS:
+        raise NmtError(f"cannot write plot {path}: use a .png, .svg or .pdf file name")
+    if not path.parent.is_dir():
+        raise NmtError(f"cannot write plot {path}: directory {path.parent} does not exist")
+
+
+def format_result(result: SyntheticResult) -> str:
+    row = (
+        f"{result.variant:<14}{result.accuracy:>9.4f}{result.val_accuracy:>9.4f}"
+        f"{result.argmax:>7d}{result.mass_at_column:>9.3f}{result.seconds:>9.1f}"
+    )
+    if result.reference_seconds is not None:
+        ratio = result.seconds / result.reference_seconds
+        row += f"{result.reference_seconds:>9.1f}{ratio:>7.2f}"
+    return row
+
+
+def _at_least(low, kind=int):
+    """An argparse ``type=`` that rejects values below ``low`` (exclusive for floats)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+        if value < low or (kind is float and value == low):
+            raise argparse.ArgumentTypeError(
+                f"{text} must be {'>' if kind is float else '>='} {low}"
+            )
+        return value
+
+    return parse
+
+
+def _fraction(text: str) -> float:
+    value = _at_least(0.0, float)(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be below 1")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``nmt synthetic``; defaults come from ``SyntheticConfig``."""
+    d = SyntheticConfig()
+    add = parser.add_argument
+    add("--variant", choices=(*VARIANTS, "all"), default="all", help="model to train (all: each)")
+    add("--samples", type=_at_least(10), default=d.samples, help="training + validation samples")
+    add("--epochs", type=_at_least(1), default=d.epochs)
+    add("--batch-size", type=_at_least(1), default=d.batch_size)
+    add("--validation-split", type=_fraction, default=d.validation_split)
+    add("--column", type=_at_least(0), default=d.column, help="index holding the label")
+    add("--seed", type=int, default=d.seed)
+    add("--time-steps", type=_at_least(1), default=d.time_steps)
+    add("--input-dims", type=_at_least(1), default=d.input_dims, help="features of 'dense'")
+    add("--readout-samples", type=_at_least(1), default=d.readout_samples)
+    add("--learning-rate", type=_at_least(0.0, float), default=d.learning_rate)
+    add("--jit", action=argparse.BooleanOptionalAction, default=d.jit, help="XLA train steps")
+    add("--steps-per-execution", type=_at_least(1), default=d.steps_per_execution)
+    add("--plot", type=Path, metavar="FILE", help="write the attention bar charts (.png/.svg/.pdf)")
+    add("--json", action="store_true", help="print one JSON object per variant, one per line")
+    add("--compare-keras", action="store_true", help="also time Keras' compile defaults")
+
+
+def main(args: argparse.Namespace) -> int:
+    config = SyntheticConfig(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig)}
+    )
+    variants = VARIANTS if args.variant == "all" else (args.variant,)
+    for variant in variants:
+        check(variant, config)
+    if args.plot is not None:
+        check_plot_path(args.plot)
+    if not args.json:
+        header = f"{'variant':<14}{'acc':>9}{'val_acc':>9}{'argmax':>7}{'mass':>9}{'seconds':>9}"
+        print(header + (f"{'keras_s':>9}{'ratio':>7}" if args.compare_keras else ""))
+    results = []
+    for variant in variants:
+        results.append(run(variant, config, compare_keras=args.compare_keras))
+        print(json.dumps(results[-1].to_json()) if args.json else format_result(results[-1]))
+    if args.plot is not None:
+        attention_figure(results).savefig(args.plot)
+    return 0

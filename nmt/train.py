@@ -7,13 +7,15 @@ from pathlib import Path
 
 import keras
 
-from nmt import modeldir
+from nmt import evaluate, modeldir
 from nmt.config import Config, save_config
 from nmt.corpus import Corpus, read_splits, split_off
 from nmt.errors import NmtError
 from nmt.pipeline import encode
+from nmt.summaries import Summaries
 from nmt.tokenizer import Tokenizer, train_sentencepiece
 from nmt.trainer import EpochResult, Trainer, TrainResult
+from nmt.translator import Translator
 
 
 def train_translator(
@@ -62,6 +64,13 @@ def train_translator(
     if not len(train_ids):
         raise NmtError("no training pairs left after the length limits; raise data.max_*_len")
     trainer = Trainer(config, out)
+    summaries = Summaries(
+        out,
+        Translator(trainer.model, src_tok, tgt_tok, config),
+        dev.src,
+        trainer.step,
+        config.train.learning_rate,
+    )
     if trainer.restore():
         step, epoch = int(trainer.step.numpy()), int(trainer.epoch.numpy())
         log(f"resuming from step {step} (epoch {epoch + 1})")
@@ -69,7 +78,18 @@ def train_translator(
         f"training on {len(train_ids)} pairs ({train_ids.tgt_tokens} target tokens), "
         f"dev {len(dev_ids)} pairs; vocabularies {src_tok.vocab_size}/{tgt_tok.vocab_size}"
     )
-    return trainer.fit(train_ids, dev_ids, log=log, on_epoch_end=on_epoch_end)
+
+    def epoch_end(result: EpochResult) -> None:
+        summaries(result)
+        if on_epoch_end:
+            on_epoch_end(result)
+
+    dev_metric = None
+    if config.train.early_stop_metric != "loss":
+        metric = config.train.early_stop_metric
+        translator = Translator(trainer.model, src_tok, tgt_tok, config)
+        dev_metric = evaluate.dev_metric(translator, dev.src, dev.tgt, metric)
+    return trainer.fit(train_ids, dev_ids, log=log, on_epoch_end=epoch_end, dev_metric=dev_metric)
 
 
 def _train_dev(splits: dict[str, Corpus], config: Config) -> tuple[Corpus, Corpus]:

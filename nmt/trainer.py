@@ -52,6 +52,7 @@ class EpochResult:
     dev_loss: float
     tokens_per_s: float
     seconds: float
+    dev_metrics: dict[str, float] = field(default_factory=dict)  # e.g. chrF, when computed
 
 
 @dataclass
@@ -60,6 +61,7 @@ class TrainResult:
     epochs: list[EpochResult] = field(default_factory=list)
     best_dev_loss: float = math.inf
     stopped_early: bool = False
+    best_dev_metric: float | None = None
 
 
 class Trainer:
@@ -83,6 +85,7 @@ class Trainer:
         self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.best_dev_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.best_dev_metric = tf.Variable(-math.inf, dtype=tf.float64, trainable=False)
         self.checkpoint = model_checkpoint(
             self.model,
             optimizer=self.optimizer,
@@ -91,6 +94,7 @@ class Trainer:
             batch_in_epoch=self.batch_in_epoch,
             best_dev_loss=self.best_dev_loss,
             bad_epochs=self.bad_epochs,
+            best_dev_metric=self.best_dev_metric,
         )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.model_dir / CHECKPOINT_DIR, max_to_keep=t.keep_checkpoints
@@ -154,9 +158,16 @@ class Trainer:
         *,
         log: Callable[[str], None] = print,
         on_epoch_end: Callable[[EpochResult], None] | None = None,
+        dev_metric: Callable[[], float] | None = None,
     ) -> TrainResult:
-        """Train until ``train.epochs``, early stopping, or an interruption."""
+        """Train until ``train.epochs``, early stopping, or an interruption.
+
+        ``best/`` keeps the weights with the lowest dev loss or, given ``dev_metric``
+        (dev BLEU or chrF of the current weights, higher is better), the highest
+        metric; patience counts epochs without improvement of the same measure.
+        """
         cfg = self.config
+        measure = cfg.train.early_stop_metric if dev_metric else "loss"
         result = TrainResult(steps=int(self.step.numpy()), best_dev_loss=float(self.best_dev_loss))
         if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
             result.stopped_early = True
@@ -171,28 +182,38 @@ class Trainer:
                 dev_loss = self.evaluate(dev)
                 self.epoch.assign_add(1)
                 self.batch_in_epoch.assign(0)
-                if dev_loss < float(self.best_dev_loss):
-                    self.best_dev_loss.assign(dev_loss)
+                improved = dev_loss < float(self.best_dev_loss)
+                self.best_dev_loss.assign(min(dev_loss, float(self.best_dev_loss)))
+                value = dev_metric() if dev_metric else None
+                if value is not None:
+                    improved = value > float(self.best_dev_metric)
+                    self.best_dev_metric.assign(max(value, float(self.best_dev_metric)))
+                if improved:
                     self.bad_epochs.assign(0)
                     self.best_manager.save(checkpoint_number=int(self.step.numpy()))
                 else:
                     self.bad_epochs.assign_add(1)
                 self.save()
                 er = EpochResult(epoch + 1, stats[0], dev_loss, stats[1], stats[2])
+                if value is not None:
+                    er.dev_metrics[measure] = value
                 result.epochs.append(er)
+                shown = "" if value is None else f", dev {measure} {value:.2f}"
                 log(
                     f"epoch {er.epoch}/{cfg.train.epochs}: train loss {er.train_loss:.4f}, "
-                    f"dev loss {dev_loss:.4f}, {er.tokens_per_s:,.0f} tgt tokens/s, "
+                    f"dev loss {dev_loss:.4f}{shown}, {er.tokens_per_s:,.0f} tgt tokens/s, "
                     f"{er.seconds:.1f} s"
                 )
                 if on_epoch_end:
                     on_epoch_end(er)
                 if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
-                    log(f"early stop: dev loss did not improve for {cfg.train.patience} epochs")
+                    log(f"early stop: dev {measure} did not improve in {cfg.train.patience} epochs")
                     result.stopped_early = True
                     break
         result.steps = int(self.step.numpy())
         result.best_dev_loss = float(self.best_dev_loss)
+        if dev_metric:
+            result.best_dev_metric = float(self.best_dev_metric)
         return result
 
     def _train_epoch(self, train: Encoded, epoch: int, interrupt, log) -> tuple[float, float, float]:

@@ -1,46 +1,109 @@
-"""Text in, translations out: the one inference path of the CLI, plots and export."""
+"""Text in, translations out: the one inference path of the CLI, evaluation, plots and export.
+
+``Translator`` holds the model and both tokenizers and decodes raw strings in one
+compiled graph per search: ``translate_greedy`` and ``translate_beam``. Both return
+the same dict of tensors, with an ``n`` axis of hypotheses (1 for greedy), so one
+function (``translate_texts``) turns either, or the same functions loaded back
+from an exported SavedModel (``nmt.export``), into ``Translation`` objects.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
-from nmt import modeldir
 from nmt.config import Config
-from nmt.model import Seq2Seq
-from nmt.search import greedy_search, max_lengths
-from nmt.tokenizer import EOS_ID, PAD_ID, Tokenizer
+from nmt.errors import NmtError
+from nmt.search import beam_search, greedy_search, length_penalty, max_lengths, output_lengths
+from nmt.tokenizer import PAD_ID, Tokenizer
+
+if TYPE_CHECKING:
+    from nmt.model import Seq2Seq
+
+TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
+BEAM_SPECS = (
+    tf.TensorSpec([], tf.int32, name="beam_size"),
+    tf.TensorSpec([], tf.int32, name="n_best"),
+)
+ALPHA_SPEC = tf.TensorSpec([], tf.float32, name="length_penalty")
+
+
+@dataclass
+class Hypothesis:
+    """One output of the search.
+
+    ``attention[j, i]`` is target token j's weight on source token i.
+    """
+
+    text: str
+    tgt_tokens: list[str]
+    attention: np.ndarray  # (len(tgt_tokens), len(src_tokens))
+    score: float  # log_prob / length_penalty(len(tgt_tokens)): what hypotheses are ranked by
+    log_prob: float  # summed log-probability of tgt_tokens under the model
+
+    def to_json(self) -> dict:
+        return {
+            "translation": self.text,
+            "score": self.score,
+            "log_prob": self.log_prob,
+            "tgt_tokens": self.tgt_tokens,
+            "attention": np.round(self.attention, 5).tolist(),
+        }
 
 
 @dataclass
 class Translation:
-    """One sentence's result; ``attention[j, i]`` is target token j's weight on source token i."""
+    """One sentence's result: its hypotheses, best first (several with ``n_best``).
+
+    ``text``, ``tgt_tokens``, ``attention``, ``score`` and ``log_prob`` are those of
+    the best hypothesis.
+    """
 
     source: str
-    text: str
     src_tokens: list[str]
-    tgt_tokens: list[str]
-    attention: np.ndarray  # (len(tgt_tokens), len(src_tokens))
-    score: float
+    hypotheses: list[Hypothesis]
     truncated: bool = False
 
+    @property
+    def best(self) -> Hypothesis:
+        return self.hypotheses[0]
+
+    @property
+    def text(self) -> str:
+        return self.best.text
+
+    @property
+    def tgt_tokens(self) -> list[str]:
+        return self.best.tgt_tokens
+
+    @property
+    def attention(self) -> np.ndarray:
+        return self.best.attention
+
+    @property
+    def score(self) -> float:
+        return self.best.score
+
+    @property
+    def log_prob(self) -> float:
+        return self.best.log_prob
+
     def to_json(self) -> dict:
-        return {
-            "source": self.source,
-            "translation": self.text,
-            "score": self.score,
-            "src_tokens": self.src_tokens,
-            "tgt_tokens": self.tgt_tokens,
-            "attention": np.round(self.attention, 5).tolist(),
-            "truncated": self.truncated,
-        }
+        """The best hypothesis's fields, plus ``nbest`` (all of them) when there are several."""
+        out = {"source": self.source, **self.best.to_json(), "src_tokens": self.src_tokens}
+        out["truncated"] = self.truncated
+        if len(self.hypotheses) > 1:
+            out["nbest"] = [h.to_json() for h in self.hypotheses]
+        return out
 
 
 class Translator(tf.Module):
-    """A trained model with its tokenizers, decoding raw strings in one compiled graph.
+    """A trained model with its tokenizers, decoding raw strings in compiled graphs.
 
     Sources longer than ``data.max_src_len`` tokens are cut to that length (the
     result says so in ``truncated``): the model never saw longer inputs.
@@ -52,66 +115,167 @@ class Translator(tf.Module):
         self.src_tok = src_tok
         self.tgt_tok = tgt_tok
         self.config = config
-        self._batch_size = max(1, config.data.batch_size)
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Translator:
+        from nmt import modeldir  # builds a Keras model; the exported path never needs it
+
         config, model, src, tgt = modeldir.load(model_dir)
         return cls(model, src, tgt, config)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
-    def translate_strings(self, text):
-        """``(b,)`` strings -> dict of ``(b, ...)`` tensors: the graph behind ``translate``."""
+    @tf.function(input_signature=[TEXT_SPEC, ALPHA_SPEC])
+    def translate_greedy(self, text, length_penalty):
+        """``(b,)`` strings -> the dict of ``outputs``, with ``n = 1``."""
+        src_ids, truncated = self._source_ids(text)
+        ids, weights, log_probs = greedy_search(self.model, src_ids, self._limits(src_ids))
+        return self._outputs(
+            src_ids, truncated, ids[:, None], weights[:, None], log_probs[:, None], length_penalty
+        )
+
+    @tf.function(input_signature=[TEXT_SPEC, *BEAM_SPECS, ALPHA_SPEC])
+    def translate_beam(self, text, beam_size, n_best, length_penalty):
+        """``(b,)`` strings -> the dict of ``outputs``, with ``n = min(n_best, beam_size)``."""
+        tf.debugging.assert_positive(beam_size, "beam_size must be positive")
+        tf.debugging.assert_positive(n_best, "n_best must be positive")
+        tf.debugging.assert_less_equal(
+            beam_size, self.config.model.tgt_vocab_size, "beam_size exceeds the vocabulary"
+        )
+        src_ids, truncated = self._source_ids(text)
+        ids, weights, log_probs = beam_search(
+            self.model, src_ids, self._limits(src_ids), beam_size, n_best, length_penalty
+        )
+        return self._outputs(src_ids, truncated, ids, weights, log_probs, length_penalty)
+
+    def translate(
+        self,
+        texts: list[str],
+        beam_size: int | None = None,
+        n_best: int | None = None,
+        length_penalty: float | None = None,
+    ) -> list[Translation]:
+        """Translate sentences; options default to the model's ``decode`` config."""
+        return translate_texts(self, texts, beam_size, n_best, length_penalty)
+
+    def _source_ids(self, text):
         ids = self.src_tok.tokenize(text)
         limit = self.config.data.max_src_len
         truncated = ids.row_lengths() > limit
         ids = tf.concat([ids[:, :-1][:, : limit - 1], ids[:, -1:]], axis=1)
-        src_ids = ids.to_tensor(default_value=PAD_ID)
-        decode = self.config.decode
-        out_ids, weights, scores = greedy_search(
-            self.model, src_ids, max_lengths(src_ids, decode.max_len_a, decode.max_len_b)
-        )
+        return ids.to_tensor(default_value=PAD_ID), truncated
+
+    def _limits(self, src_ids):
+        return max_lengths(src_ids, self.config.decode.max_len_a, self.config.decode.max_len_b)
+
+    def _outputs(self, src_ids, truncated, ids, weights, log_probs, alpha):
+        """What both searches return, ``n`` hypotheses per sentence, best first:
+
+        ``translation`` (b, n) string; ``score`` (b, n) ``log_prob / length_penalty``;
+        ``log_prob`` (b, n); ``length`` (b, n) output tokens, EOS included; ``ids``
+        (b, n, t) and ``tgt_tokens`` (b, n, t) string, "" after the end; ``attention``
+        (b, n, t, s); ``src_ids`` (b, s), ``src_length`` (b,) and ``src_tokens``
+        (b, s); ``truncated`` (b,) bool.
+        """
+        lengths = output_lengths(ids)
+        src_lengths = tf.reduce_sum(tf.cast(src_ids != PAD_ID, tf.int32), axis=1)
+        shape = tf.shape(ids)
+        text = self.tgt_tok.detokenize(tf.reshape(ids, [-1, shape[2]]))
         return {
-            "translation": self.tgt_tok.detokenize(out_ids),
-            "src_ids": src_ids,
-            "ids": out_ids,
+            "translation": tf.reshape(text, shape[:2]),
+            "score": log_probs / length_penalty(lengths, alpha),
+            "log_prob": log_probs,
+            "length": lengths,
+            "ids": ids,
+            "tgt_tokens": _pieces(self.tgt_tok, ids, lengths),
             "attention": weights,
-            "scores": scores,
+            "src_ids": src_ids,
+            "src_length": src_lengths,
+            "src_tokens": _pieces(self.src_tok, src_ids, src_lengths),
             "truncated": truncated,
         }
 
-    def translate(self, texts: list[str]) -> list[Translation]:
-        """Translate sentences in batches of similar length; blank input gives blank output."""
-        results: list[Translation | None] = [None] * len(texts)
-        todo = [i for i, t in enumerate(texts) if t.strip()]
-        for i in set(range(len(texts))) - set(todo):
-            results[i] = Translation(texts[i], "", [], [], np.zeros((0, 0), np.float32), 0.0)
-        todo.sort(key=lambda i: len(texts[i]))
-        for start in range(0, len(todo), self._batch_size):
-            chunk = todo[start : start + self._batch_size]
-            out = self.translate_strings(tf.constant([texts[i] for i in chunk]))
-            for row, i in enumerate(chunk):
-                results[i] = self._unpack(texts[i], out, row)
-        return results
 
-    def _unpack(self, source: str, out: dict, row: int) -> Translation:
-        src_ids = out["src_ids"][row].numpy()
-        src_ids = src_ids[src_ids != PAD_ID]
-        ids = out["ids"][row].numpy()
-        ids = ids[ids != PAD_ID]
-        end = np.flatnonzero(ids == EOS_ID)
-        ids = ids[: end[0] + 1] if len(end) else ids
-        attention = out["attention"][row].numpy()[: len(ids), : len(src_ids)]
-        return Translation(
-            source=source,
-            text=out["translation"][row].numpy().decode("utf-8"),
-            src_tokens=self._pieces(self.src_tok, src_ids),
-            tgt_tokens=self._pieces(self.tgt_tok, ids),
-            attention=attention,
-            score=float(out["scores"][row].numpy()),
-            truncated=bool(out["truncated"][row].numpy()),
+def _pieces(tokenizer: Tokenizer, ids, lengths):
+    """Ids -> their pieces, "" from ``lengths`` on."""
+    real = tf.sequence_mask(lengths, tf.shape(ids)[-1])
+    return tf.where(real, tokenizer.id_to_piece(ids), "")
+
+
+def translate_texts(
+    functions,
+    texts: list[str],
+    beam_size: int | None = None,
+    n_best: int | None = None,
+    length_penalty: float | None = None,
+) -> list[Translation]:
+    """Translate with anything that has ``config``, ``translate_greedy`` and ``translate_beam``.
+
+    Sentences go in batches of similar length; blank input gives blank output.
+    Beam size 1 takes the greedy path, which finds the same hypothesis faster.
+    """
+    config = functions.config
+    decode = config.decode
+    beam_size = decode.beam_size if beam_size is None else beam_size
+    n_best = decode.n_best if n_best is None else n_best
+    alpha = decode.length_penalty if length_penalty is None else length_penalty
+    check_decoding(beam_size, n_best, alpha, config.model.tgt_vocab_size)
+    if beam_size == 1:
+        run = lambda batch: functions.translate_greedy(batch, alpha)  # noqa: E731
+    else:
+        run = lambda batch: functions.translate_beam(batch, beam_size, n_best, alpha)  # noqa: E731
+    return _in_batches(texts, run, max(1, config.data.batch_size))
+
+
+def check_decoding(beam_size: int, n_best: int, length_penalty: float, vocab_size: int) -> None:
+    """Raise ``NmtError`` for decoding options the search cannot honour."""
+    if beam_size < 1 or n_best < 1:
+        raise NmtError(f"beam size and n-best must be positive, got {beam_size} and {n_best}")
+    if n_best > beam_size:
+        raise NmtError(f"n-best ({n_best}) cannot exceed the beam size ({beam_size})")
+    if beam_size > vocab_size:
+        raise NmtError(f"beam size {beam_size} exceeds the target vocabulary ({vocab_size})")
+    if length_penalty < 0:
+        raise NmtError(f"length penalty must be >= 0, got {length_penalty}")
+
+
+def _in_batches(
+    texts: list[str], run: Callable[[tf.Tensor], dict], batch_size: int
+) -> list[Translation]:
+    results: list[Translation | None] = [None] * len(texts)
+    todo = [i for i, t in enumerate(texts) if t.strip()]
+    blank = Hypothesis("", [], np.zeros((0, 0), np.float32), 0.0, 0.0)
+    for i in set(range(len(texts))) - set(todo):
+        results[i] = Translation(texts[i], [], [blank])
+    todo.sort(key=lambda i: len(texts[i]))
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start : start + batch_size]
+        out = {
+            key: value.numpy() for key, value in run(tf.constant([texts[i] for i in chunk])).items()
+        }
+        for row, i in enumerate(chunk):
+            results[i] = _unpack(texts[i], out, row)
+    return results
+
+
+def _unpack(source: str, out: dict, row: int) -> Translation:
+    src_length = int(out["src_length"][row])
+    hypotheses = []
+    for j, length in enumerate(out["length"][row]):
+        hypotheses.append(
+            Hypothesis(
+                text=out["translation"][row, j].decode("utf-8"),
+                tgt_tokens=_strings(out["tgt_tokens"][row, j, :length]),
+                attention=out["attention"][row, j, :length, :src_length],
+                score=float(out["score"][row, j]),
+                log_prob=float(out["log_prob"][row, j]),
+            )
         )
+    return Translation(
+        source=source,
+        src_tokens=_strings(out["src_tokens"][row, :src_length]),
+        hypotheses=hypotheses,
+        truncated=bool(out["truncated"][row]),
+    )
 
-    @staticmethod
-    def _pieces(tokenizer: Tokenizer, ids: np.ndarray) -> list[str]:
-        return [p.decode("utf-8") for p in tokenizer.id_to_piece(ids).numpy()]
+
+def _strings(pieces: np.ndarray) -> list[str]:
+    return [p.decode("utf-8") for p in pieces]

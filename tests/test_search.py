@@ -99,6 +99,25 @@ def test_limits_force_eos(make_model, src, eos_bias):
     np.testing.assert_array_equal(ids[np.arange(len(ids)), lengths - 1], EOS)
 
 
+def test_never_emits_pad_or_bos(make_model, src):
+    """An untrained model can rank PAD or BOS first; the output must still be EOS then PAD.
+
+    Keras-initialised tiny models emit PAD or BOS before EOS in about a quarter of rows;
+    a PAD mid-sentence makes the detokenizer cut the translation there and breaks every
+    length computed as ``ids != PAD``.
+    """
+    model = make_model()
+    bias = model.decoder.projection.bias
+    value = bias.numpy()
+    value[[PAD, BOS]] += 100.0
+    bias.assign(value)
+    ids, weights, _ = (x.numpy() for x in greedy_search(model, src, LIMITS))
+    for row, limit in zip(ids, LIMITS, strict=True):
+        length = int(np.argmax(row == EOS)) + 1
+        assert row[length - 1] == EOS and length <= limit
+        assert not np.isin(row[: length - 1], [PAD, BOS]).any(), row
+
+
 def test_weights_are_those_of_teacher_forcing(model, src, result):
     ids, weights, _ = result
     _, forced_weights = teacher_forced(model, src, ids)
@@ -148,5 +167,7 @@ def test_graph_search_matches_eager(model, src, result):
         lambda s, limits: greedy_search(model, s, limits),
         input_signature=[tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None], tf.int32)],
     )
-    for got, expected in zip(search(src, LIMITS), result, strict=True):
-        np.testing.assert_allclose(got.numpy(), expected, atol=1e-6)
+    ids, weights, scores = (x.numpy() for x in search(src, LIMITS))
+    np.testing.assert_array_equal(ids, result[0])
+    np.testing.assert_allclose(weights, result[1], atol=1e-6)
+    np.testing.assert_allclose(scores, result[2], atol=1e-5)

@@ -137,3 +137,20 @@ def test_different_model_in_out_dir_is_refused(tmp_path, corpus):
         train_translator(bigger, out, corpus=corpus, log=quiet)
     result = train_translator(bigger, out, corpus=corpus, overwrite=True, log=quiet)
     assert result.steps == 2
+
+
+def test_tensorboard_logs_scalars_and_attention_images(tmp_path, corpus):
+    out = tmp_path / "m"
+    train_translator(tiny_config(epochs=2), out, corpus=corpus, log=quiet)
+    tags = {}
+    for path in (out / "logs").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append(value)
+    assert {"loss/train", "loss/dev", "learning_rate", "tgt_tokens_per_s"} <= set(tags)
+    assert len(tags["loss/dev"]) == 2
+    image = tags["attention/dev_0"][0]
+    assert image.metadata.plugin_data.plugin_name == "images"
+    # An image summary tensor holds width, height and the PNG bytes.
+    png = tf.make_ndarray(image.tensor)[2]
+    assert png[:4] == b"\x89PNG"

@@ -1,0 +1,143 @@
+"""A SavedModel that translates raw strings, and ``nmt translate``'s fast path through it.
+
+The SavedModel holds the ``Translator``'s own two compiled functions, so serving
+decodes exactly as the CLI does. Tokenization runs in the graph (tensorflow-text
+SentencePiece ops), so using it needs ``tensorflow`` and ``tensorflow_text``
+only::
+
+    import tensorflow as tf
+    import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+
+    model = tf.saved_model.load("MODEL_DIR/export")
+    out = model.translate_greedy(tf.constant(["Thank you."]), 0.6)
+    out = model.translate_beam(tf.constant(["Thank you."]), 5, 3, 0.6)
+    out["translation"]  # (b, n) strings, best first; see Translator._outputs for the rest
+
+The same functions are the ``greedy`` and ``beam`` signatures, and
+``serving_default`` is greedy with the model's configured length penalty.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import tensorflow as tf
+
+from nmt import modeldir
+from nmt.config import CONFIG_FILE, Config, load_model_config
+from nmt.translator import TEXT_SPEC, Translation, Translator, translate_texts
+
+EXPORT_DIR = "export"
+
+
+class _Serving(tf.Module):
+    """What the SavedModel tracks: the translator, and every model variable explicitly.
+
+    Keras 3 layers hide some sublayers (lists of layers) from TensorFlow's object
+    tracking, so the model's variables are listed here by hand, as for checkpoints.
+    """
+
+    def __init__(self, translator: Translator):
+        super().__init__(name="nmt_translator")
+        from nmt.model import weight_map
+
+        self.translator = translator
+        self.model_variables = list(weight_map(translator.model).values())
+        self.translate_greedy = translator.translate_greedy
+        self.translate_beam = translator.translate_beam
+        alpha = tf.constant(translator.config.decode.length_penalty, tf.float32)
+        self.serve = tf.function(
+            lambda text: translator.translate_greedy(text, alpha), input_signature=[TEXT_SPEC]
+        )
+
+
+def export_translator(translator: Translator, out: str | Path) -> Path:
+    """Write ``translator`` as a SavedModel at ``out``, replacing what is there.
+
+    It is written next to ``out`` first and renamed into place, so a reader finds
+    the old export, the new one, or none, never half of one.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    serving = _Serving(translator)
+    signatures = {
+        "serving_default": serving.serve.get_concrete_function(),
+        "greedy": serving.translate_greedy.get_concrete_function(),
+        "beam": serving.translate_beam.get_concrete_function(),
+    }
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
+    old = out.parent / f"{tmp.name}.old"
+    try:
+        tf.saved_model.save(serving, str(tmp), signatures=signatures)
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; an export is for sharing
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def export_model(model_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Export the model in ``model_dir`` (default destination: ``MODEL_DIR/export``)."""
+    out = Path(model_dir) / EXPORT_DIR if out is None else Path(out)
+    return export_translator(Translator.load(model_dir), out)
+
+
+class ExportedTranslator:
+    """An exported model with the ``Translator.translate`` interface."""
+
+    def __init__(self, path: str | Path, config: Config):
+        loaded = tf.saved_model.load(str(path))
+        self.config = config
+        self.translate_greedy = loaded.translate_greedy
+        self.translate_beam = loaded.translate_beam
+
+    def translate(
+        self,
+        texts: list[str],
+        beam_size: int | None = None,
+        n_best: int | None = None,
+        length_penalty: float | None = None,
+    ) -> list[Translation]:
+        return translate_texts(self, texts, beam_size, n_best, length_penalty)
+
+
+def load_translator(model_dir: str | Path) -> Translator | ExportedTranslator:
+    """The model directory's export when it is up to date, else the trained model itself.
+
+    Loading the export skips building the Keras model and tracing the search.
+    """
+    config = load_model_config(model_dir)
+    if is_current(model_dir):
+        return ExportedTranslator(Path(model_dir) / EXPORT_DIR, config)
+    return Translator.load(model_dir)
+
+
+def is_current(model_dir: str | Path) -> bool:
+    """Whether ``MODEL_DIR/export`` is newer than every file translation reads.
+
+    Training rewrites the checkpoints (and the config), so an export older than
+    any of them may hold stale weights and is ignored.
+    """
+    model_dir = Path(model_dir)
+    saved = model_dir / EXPORT_DIR / "saved_model.pb"
+    if not saved.is_file():
+        return False
+    sources = [model_dir / CONFIG_FILE, model_dir / modeldir.SRC_TOKENIZER]
+    sources.append(model_dir / modeldir.TGT_TOKENIZER)
+    for sub in (modeldir.BEST_DIR, modeldir.CHECKPOINT_DIR):
+        if (model_dir / sub).is_dir():
+            sources.extend((model_dir / sub).iterdir())
+    newest = max((p.stat().st_mtime_ns for p in sources if p.exists()), default=0)
+    return saved.stat().st_mtime_ns > newest

@@ -332,3 +332,19 @@ def merge_pieces(
     np.add.at(rows, tgt_index, columns)
     rows /= np.bincount(tgt_index, minlength=len(tgt_words))[:, None]  # mean of the rows
     return rows, src_words, tgt_words
+
+
+def translation_figure(translation, *, words: bool = False) -> Figure:
+    """The alignment figure of one translation result, titled with source and output.
+
+    Args:
+        translation: anything with ``attention``, ``src_tokens``, ``tgt_tokens``,
+            ``source`` and ``text`` (a ``nmt.translator.Translation`` or one of its
+            n-best hypotheses).
+        words: merge SentencePiece pieces into words first (see ``merge_pieces``).
+    """
+    weights, src, tgt = translation.attention, translation.src_tokens, translation.tgt_tokens
+    if words:
+        weights, src, tgt = merge_pieces(weights, src, tgt)
+    source = getattr(translation, "source", "")
+    return alignment_figure(weights, src, tgt, title=f"{source}\n→ {translation.text}")

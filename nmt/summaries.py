@@ -50,17 +50,12 @@ class Summaries:
         self.writer.flush()
 
     def _images(self):
-        from nmt.plot import alignment_figure
+        from nmt.plot import translation_figure
 
         for result in self.translator.translate(self.samples):
             if not result.tgt_tokens:
                 continue
-            figure = alignment_figure(
-                result.attention,
-                result.src_tokens,
-                result.tgt_tokens,
-                title=f"{result.source}\n→ {result.text}",
-            )
+            figure = translation_figure(result)
             png = io.BytesIO()
             figure.savefig(png, format="png", dpi=72)
             yield tf.image.decode_png(png.getvalue(), channels=4)

@@ -127,9 +127,9 @@ def _run_translate(args) -> int:
             print(json.dumps(result.to_json(), ensure_ascii=False))
         elif (args.n_best or translator.config.decode.n_best) > 1:
             for h in result.hypotheses:
-                print(f"{i}\t{h.score:.4f}\t{h.text}")
+                print(f"{i}\t{h.score:.4f}\t{_one_line(h.text)}")
         else:
-            print(result.text)
+            print(_one_line(result.text))
     if args.plot:
         from nmt.plot import alignment_figure, save_figures
 
@@ -141,6 +141,11 @@ def _run_translate(args) -> int:
         for path in save_figures(figures, args.plot):
             print(f"nmt: wrote {path}", file=sys.stderr)
     return 0
+
+
+def _one_line(text: str) -> str:
+    """Line-oriented output keeps one line per hypothesis, whatever bytes a model emits."""
+    return " ".join(text.replace("\t", " ").splitlines())
 
 
 def _add_evaluate(sub) -> None:

@@ -25,6 +25,13 @@ class State(NamedTuple):
     c: tf.Tensor  # (b, u)
 
 
+class Trace(NamedTuple):
+    """What a step keeps for the hand-written backward pass (``Decoder.unroll``)."""
+
+    query: tf.Tensor  # (b, a) W_c·h_{t-1}
+    gates: tf.Tensor  # (b, 4u) the activations sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
+
+
 class Decoder(keras.layers.Layer):
     """LSTM decoder with additive attention queried by ``h_{t-1}``.
 
@@ -126,7 +133,7 @@ class Decoder(keras.layers.Layer):
             [self._cast(query_kernel), self._cast(self.recurrent_kernel)], axis=1
         )
 
-    def step(self, input_gates, state: State, memory: Memory, fused_kernel=None):
+    def step(self, input_gates, state: State, memory: Memory, fused_kernel=None, trace=False):
         """One decoding step.
 
         Args:
@@ -134,30 +141,48 @@ class Decoder(keras.layers.Layer):
             state: ``State`` holding ``h_{t-1}``, ``c_{t-1}``.
             memory: ``Memory`` of the source.
             fused_kernel: ``fused_kernel()``, passed in by loops that hoist it.
+            trace: Also return the ``Trace`` the hand-written backward pass needs.
 
         Returns:
-            ``(state_t, context_t, weights_t)``: new ``State``, ``(b, u_ctx)``, ``(b, s)``.
+            ``(state_t, context_t, weights_t)``: new ``State``, ``(b, u_ctx)``, ``(b, s)``;
+            then the step's ``Trace`` if ``trace``.
         """
         if fused_kernel is None:
             fused_kernel = self.fused_kernel()
         a = self.attention_units
         projected = ops.matmul(state.h, fused_kernel)
         # The query is h_{t-1}: attention runs before the LSTM update below.
-        context, weights = self.attention.attend(
-            projected[:, :a], memory.keys, memory.values, memory.mask
-        )
+        query = projected[:, :a]
+        context, weights = self.attention.attend(query, memory.keys, memory.values, memory.mask)
         z = input_gates + projected[:, a:] + ops.matmul(context, self._cast(self.context_kernel))
         i, f, g, o = ops.split(z, 4, axis=-1)
-        c = ops.sigmoid(f) * state.c + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(c)
+        i, f, g, o = ops.sigmoid(i), ops.sigmoid(f), ops.tanh(g), ops.sigmoid(o)
+        c = f * state.c + i * g
+        h = o * ops.tanh(c)
+        if trace:
+            return State(h, c), context, weights, Trace(query, ops.concatenate([i, f, g, o], -1))
         return State(h, c), context, weights
 
-    def unroll(self, input_gates, state: State, memory: Memory):
+    def unroll(self, input_gates, state: State, memory: Memory, fast=True):
         """Run ``step`` over ``(b, t, 4u)`` gates in a symbolic loop (no retrace per length).
+
+        Args:
+            input_gates: ``(b, t, 4u)`` from ``input_gates``.
+            state: The initial ``State``.
+            memory: ``Memory`` of the source.
+            fast: Differentiate the loop with the hand-written backward pass of
+                ``_unroll_backward`` (float32 only) instead of TensorFlow's
+                gradient of ``tf.scan``. Both give the same gradients
+                (``tests/test_speed.py``); the hand-written one does each weight
+                gradient as one matmul over all steps after the loop instead of
+                one small matmul per step, and keeps nothing per step it can
+                recompute cheaply.
 
         Returns:
             ``(hs, contexts, weights)``: ``(b, t, u)``, ``(b, t, u_ctx)``, ``(b, t, s)``.
         """
+        if fast and self.compute_dtype == "float32":
+            return self._fast_unroll(input_gates, state, memory)
         fused = self.fused_kernel()
         batch = ops.shape(memory.values)[0]
         initial = (
@@ -174,6 +199,52 @@ class Decoder(keras.layers.Layer):
         time_major = ops.transpose(input_gates, (1, 0, 2))
         hs, _, contexts, weights = tf.scan(one_step, time_major, initializer=initial)
         return tuple(ops.transpose(x, (1, 0, 2)) for x in (hs, contexts, weights))
+
+    def _fast_unroll(self, input_gates, state: State, memory: Memory):
+        """``unroll`` with ``step`` in the forward loop and ``_unroll_backward`` as its gradient."""
+        score_kernel = self.attention.score_dense.kernel
+        mask = memory.mask
+
+        @tf.custom_gradient
+        def loop(gates, h0, c0, keys, values, fused):
+            # tf.custom_gradient runs this without recording it on the tape.
+            batch = tf.shape(values)[0]
+            memory = Memory(values, keys, mask)
+
+            def one_step(carry, gates_t):
+                h, c = carry[:2]
+                new_state, context, weights, trace = self.step(
+                    gates_t, State(h, c), memory, fused, trace=True
+                )
+                return (*new_state, context, weights, *trace)
+
+            initial = (
+                h0,
+                c0,
+                tf.zeros([batch, self.context_dim]),
+                tf.zeros(tf.shape(mask)),
+                tf.zeros([batch, self.attention_units]),
+                tf.zeros([batch, 4 * self.units]),
+            )
+            saved = tf.scan(one_step, tf.transpose(gates, (1, 0, 2)), initializer=initial)
+            hs, _, contexts, weights = saved[:4]
+
+            def grad(d_hs, d_contexts, d_weights, variables=()):
+                d_args, d_context_kernel, d_score = _unroll_backward(
+                    saved, d_hs, d_contexts, d_weights, h0, c0, keys, values, fused,
+                    self.context_kernel, score_kernel,
+                )  # fmt: skip
+                # The variables ``step`` reads itself rather than taking as arguments.
+                known = {self.context_kernel.value.ref(): d_context_kernel,
+                         score_kernel.value.ref(): d_score}  # fmt: skip
+                unknown = [v.name for v in variables if v.ref() not in known]
+                if unknown:
+                    raise ValueError(f"no hand-written gradient for {unknown}")
+                return d_args, [known[v.ref()] for v in variables]
+
+            return tuple(tf.transpose(x, (1, 0, 2)) for x in (hs, contexts, weights)), grad
+
+        return loop(input_gates, state.h, state.c, memory.keys, memory.values, self.fused_kernel())
 
     def output_logits(self, hs, contexts, training=False):
         """``(b, t, u)``, ``(b, t, u_ctx)`` -> ``(b, t, v)``; also works without the t axis."""
@@ -218,8 +289,83 @@ def _lstm_bias(units: int):
     """Zeros with the forget gate at 1, as Keras's ``unit_forget_bias`` does."""
 
     def initializer(shape, dtype=None):
-        return ops.concatenate(
-            [ops.zeros((units,)), ops.ones((units,)), ops.zeros((2 * units,))]
-        )
+        return ops.concatenate([ops.zeros((units,)), ops.ones((units,)), ops.zeros((2 * units,))])
 
     return initializer
+
+
+def _unroll_backward(
+    saved, d_hs, d_contexts, d_weights, h0, c0, keys, values, fused, context_kernel, score_kernel
+):
+    """Backpropagation through time of ``Decoder.step``, written out.
+
+    ``saved`` is what the forward ``tf.scan`` stacked, time-major: ``h, c`` ``(t, b, u)``,
+    contexts ``(t, b, u_ctx)``, attention weights ``(t, b, s)``, queries ``(t, b, a)`` and
+    gate activations ``(t, b, 4u)``. The ``d_*`` are batch-major gradients of the
+    outputs. Per step the loop does only what depends on the step before: the two
+    matmuls that carry the gradient to ``h_{t-1}`` and the context, and the attention
+    scores' backward (``tanh(keys + query)`` is recomputed rather than stored,
+    ``(b, s, a)`` per step). Every weight gradient is one matmul after the loop.
+
+    Returns:
+        ``(d_args, d_context_kernel, d_score)``: gradients of ``(gates, h0, c0, keys,
+        values, fused)``, of the context kernel and of the attention's score kernel.
+    """
+    hs, cs, contexts, weights, queries, acts = saved
+    steps = tf.shape(hs)[0]
+    a = tf.shape(queries)[-1]
+    v = tf.convert_to_tensor(score_kernel)[:, 0]  # (a,)
+    d_hs, d_contexts = (tf.transpose(x, (1, 0, 2)) for x in (d_hs, d_contexts))
+    d_weights = 0.0 if d_weights is None else tf.transpose(d_weights, (1, 0, 2))
+    d_weights = d_weights + tf.zeros_like(weights)
+    h_prev = tf.concat([h0[None], hs[:-1]], axis=0)
+    c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
+    recurrent_t = tf.transpose(fused)  # (a + 4u, u)
+    context_kernel_t = tf.transpose(tf.convert_to_tensor(context_kernel))  # (4u, u_ctx)
+
+    def body(t, dh, dc, d_keys, d_v, d_projected, d_context_all):
+        i, f, g, o = tf.split(acts[t], 4, axis=-1)
+        tanh_c = tf.tanh(cs[t])
+        dh = dh + d_hs[t]
+        dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
+        dz = tf.concat(
+            [dc * g * i * (1.0 - i), dc * c_prev[t] * f * (1.0 - f),
+             dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)],
+            axis=-1,
+        )  # fmt: skip
+        d_context = d_contexts[t] + tf.matmul(dz, context_kernel_t)
+        w = weights[t]
+        dw = tf.einsum("bu,bsu->bs", d_context, values) + d_weights[t]
+        d_scores = w * (dw - tf.reduce_sum(w * dw, axis=-1, keepdims=True))
+        hidden = tf.tanh(keys + queries[t][:, None, :])
+        d_pre = d_scores[:, :, None] * v * (1.0 - hidden * hidden)  # (b, s, a)
+        d_v += tf.einsum("bsa,bs->a", hidden, d_scores)
+        d_proj = tf.concat([tf.reduce_sum(d_pre, axis=1), dz], axis=-1)
+        dh = tf.matmul(d_proj, recurrent_t)
+        return (
+            t - 1, dh, dc * f, d_keys + d_pre, d_v,
+            d_projected.write(t, d_proj), d_context_all.write(t, d_context),
+        )  # fmt: skip
+
+    _, dh0, dc0, d_keys, d_v, d_projected, d_context_all = tf.while_loop(
+        lambda t, *_: t >= 0,
+        body,
+        (
+            steps - 1, tf.zeros_like(h0), tf.zeros_like(c0), tf.zeros_like(keys),
+            tf.zeros_like(v), tf.TensorArray(tf.float32, size=steps),
+            tf.TensorArray(tf.float32, size=steps),
+        ),
+    )  # fmt: skip
+    d_projected = d_projected.stack()  # (t, b, a + 4u)
+    d_context_all = d_context_all.stack()  # (t, b, u_ctx)
+    d_gates = d_projected[:, :, a:]
+    d_fused = tf.matmul(_rows(h_prev), _rows(d_projected), transpose_a=True)
+    d_context_kernel = tf.matmul(_rows(contexts), _rows(d_gates), transpose_a=True)
+    d_values = tf.einsum("tbs,tbu->bsu", weights, d_context_all)
+    d_args = (tf.transpose(d_gates, (1, 0, 2)), dh0, dc0, d_keys, d_values, d_fused)
+    return d_args, d_context_kernel, d_v[:, None]
+
+
+def _rows(x):
+    """``(t, b, n)`` -> ``(t * b, n)``."""
+    return tf.reshape(x, [-1, tf.shape(x)[-1]])

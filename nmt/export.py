@@ -98,10 +98,11 @@ class ExportedTranslator:
     """An exported model with the ``Translator.translate`` interface."""
 
     def __init__(self, path: str | Path, config: Config):
-        loaded = tf.saved_model.load(str(path))
+        # The loaded object owns the variables: the functions alone would outlive them.
+        self._loaded = tf.saved_model.load(str(path))
         self.config = config
-        self.translate_greedy = loaded.translate_greedy
-        self.translate_beam = loaded.translate_beam
+        self.translate_greedy = self._loaded.translate_greedy
+        self.translate_beam = self._loaded.translate_beam
 
     def translate(
         self,

@@ -133,7 +133,9 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
         ``(ids (b, n, t), weights (b, n, t, s), log_probs (b, n))``, best first by
         the penalized score: ids end with EOS then pad; ``weights[i, j, l]`` is the
         attention used to produce ``ids[i, j, l]`` (0 on padding); log_probs are
-        summed log-probabilities (``scores`` of ``greedy_search``).
+        summed log-probabilities (``scores`` of ``greedy_search``). A limit so short
+        that it admits fewer than n outputs leaves the last entries all padding,
+        with log-probability -inf.
     """
     k = tf.convert_to_tensor(beam_size, tf.int32)
     n = tf.minimum(tf.convert_to_tensor(n_best, tf.int32), k)
@@ -228,11 +230,14 @@ def _add_finalist(ids, weights, log_probs, extra_ids, extra_weights, extra_log_p
     rank = log_probs / length_penalty(output_lengths(ids), alpha)
     rank = tf.concat([rank[:, :-1], tf.where(held, -np.inf, rank[:, -1])[:, None]], axis=1)
     _, best = tf.math.top_k(rank, n)
-    ids = tf.gather(ids, best, batch_dims=1)
+    log_probs = tf.gather(log_probs, best, batch_dims=1)
+    # Where the limit admits fewer than n outputs, the rest are dead entries: blank them.
+    real = log_probs > -np.inf
+    ids = tf.where(real[:, :, None], tf.gather(ids, best, batch_dims=1), PAD_ID)
+    weights = tf.where(real[:, :, None, None], tf.gather(weights, best, batch_dims=1), 0.0)
     # The beam ran until its last entry ended; the n best may all be shorter.
     length = tf.reduce_max(output_lengths(ids))
-    weights = tf.gather(weights, best, batch_dims=1)
-    return ids[:, :, :length], weights[:, :, :length], tf.gather(log_probs, best, batch_dims=1)
+    return ids[:, :, :length], weights[:, :, :length], log_probs
 
 
 def _pad_to(x, length, axis: int):

@@ -214,7 +214,6 @@ def fit(variant: str, config: SyntheticConfig, x, y, keras_defaults: bool = Fals
     on a CPU, and one step per execution) instead of ``config.jit`` and
     ``config.steps_per_execution``: the plain Keras reference.
     """
-    keras.backend.clear_session()  # drop the previous models' graphs and traced functions
     keras.utils.set_random_seed(config.seed)  # same initial weights and shuffling for both
     model, attention_model = build_model(variant, config)
     compiled = {"jit_compile": config.jit, "steps_per_execution": config.steps_per_execution}
@@ -292,6 +291,7 @@ def check_plot_path(path: Path) -> None:
 
 
 def format_result(result: SyntheticResult) -> str:
+    """One row of the text table that ``main`` prints."""
     row = (
         f"{result.variant:<14}{result.accuracy:>9.4f}{result.val_accuracy:>9.4f}"
         f"{result.argmax:>7d}{result.mass_at_column:>9.3f}{result.seconds:>9.1f}"
@@ -344,11 +344,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--jit", action=argparse.BooleanOptionalAction, default=d.jit, help="XLA train steps")
     add("--steps-per-execution", type=_at_least(1), default=d.steps_per_execution)
     add("--plot", type=Path, metavar="FILE", help="write the attention bar charts (.png/.svg/.pdf)")
-    add("--json", action="store_true", help="print one JSON object per variant, one per line")
+    add("--json", action="store_true", help="print one JSON object per line, one per variant")
     add("--compare-keras", action="store_true", help="also time Keras' compile defaults")
 
 
 def main(args: argparse.Namespace) -> int:
+    """Train the chosen variants, print a row (or a JSON line) as each finishes, then plot."""
     config = SyntheticConfig(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig)}
     )
@@ -359,11 +360,12 @@ def main(args: argparse.Namespace) -> int:
         check_plot_path(args.plot)
     if not args.json:
         header = f"{'variant':<14}{'acc':>9}{'val_acc':>9}{'argmax':>7}{'mass':>9}{'seconds':>9}"
-        print(header + (f"{'keras_s':>9}{'ratio':>7}" if args.compare_keras else ""))
+        print(header + (f"{'keras_s':>9}{'ratio':>7}" if args.compare_keras else ""), flush=True)
     results = []
     for variant in variants:
         results.append(run(variant, config, compare_keras=args.compare_keras))
-        print(json.dumps(results[-1].to_json()) if args.json else format_result(results[-1]))
+        row = json.dumps(results[-1].to_json()) if args.json else format_result(results[-1])
+        print(row, flush=True)  # a full run takes minutes: show each variant as it ends
     if args.plot is not None:
         attention_figure(results).savefig(args.plot)
     return 0

@@ -10,6 +10,7 @@ instead of ``<unk>``: nothing crashes and nothing silently disappears.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from pathlib import Path
@@ -69,7 +70,14 @@ class Tokenizer(tf.Module):
     def __init__(self, model_proto: bytes, name: str | None = None):
         super().__init__(name=name)
         self.model_proto = model_proto
-        self._sp = tf_text.SentencepieceTokenizer(model=model_proto, out_type=tf.int32)
+        # tensorflow-text names the model's resource after this name, and a loaded
+        # SavedModel shares resources of equal names: two tokenizers left with the
+        # default name would both come back as the same one. A name per model keeps
+        # them apart (and lets equal models share, which is harmless).
+        digest = hashlib.sha1(model_proto).hexdigest()[:16]
+        self._sp = tf_text.SentencepieceTokenizer(
+            model=model_proto, out_type=tf.int32, name=f"sentencepiece_{digest}"
+        )
         self._processor = spm.SentencePieceProcessor(model_proto=model_proto)
         self.vocab_size = self._processor.get_piece_size()
 

@@ -105,25 +105,33 @@ class Trainer:
         jit = t.jit_compile
         self.train_step = tf.function(self._train_step, input_signature=BATCH_SPEC, jit_compile=jit)
         self.eval_step = tf.function(self._eval_step, input_signature=BATCH_SPEC, jit_compile=jit)
+        # XLA for the memory-bound ends of the step even when the step itself is not
+        # compiled: fused, the loss over (b, t, v) logits and the Adam update of every
+        # weight are each a few passes over memory instead of one per op (docs/speed.md).
+        # The matmuls stay with TensorFlow's oneDNN kernels, faster on CPU than XLA's.
+        self._loss = tf.function(masked_loss, jit_compile=True)
+        self._update = tf.function(self._apply_gradients, jit_compile=True)
 
     def _train_step(self, src, tgt_in, tgt_out):
         with tf.GradientTape() as tape:
             logits, _ = self.model((src, tgt_in), training=True)
-            loss_sum, tokens = masked_loss(logits, tgt_out, self.config.train.label_smoothing)
+            loss_sum, tokens = self._loss(logits, tgt_out, self.config.train.label_smoothing)
             loss = loss_sum / tf.maximum(tokens, 1.0)
         variables = self.model.trainable_variables
         # Embedding gradients arrive as IndexedSlices with one row per token
         # occurrence; Keras's Adam applies such duplicates one by one, which
         # multiplies the step size of frequent tokens. Dense gradients give the
         # textbook update, and the table is small next to the step's matmuls.
-        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
-        gradients, _ = tf.clip_by_global_norm(gradients, self.config.train.clip_norm)
-        self.optimizer.apply_gradients(zip(gradients, variables))
+        self._update([tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)])
         return loss_sum, tokens
+
+    def _apply_gradients(self, gradients):
+        gradients, _ = tf.clip_by_global_norm(gradients, self.config.train.clip_norm)
+        self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
 
     def _eval_step(self, src, tgt_in, tgt_out):
         logits, _ = self.model((src, tgt_in), training=False)
-        return masked_loss(logits, tgt_out)
+        return self._loss(logits, tgt_out)
 
     def restore(self) -> bool:
         """Resume from the latest checkpoint, if any. Returns whether one was found."""

@@ -260,6 +260,8 @@ def _unpack(source: str, out: dict, row: int) -> Translation:
     src_length = int(out["src_length"][row])
     hypotheses = []
     for j, length in enumerate(out["length"][row]):
+        if out["log_prob"][row, j] == -np.inf:
+            break  # fewer outputs fit the length limit than were asked for
         hypotheses.append(
             Hypothesis(
                 text=out["translation"][row, j].decode("utf-8"),

@@ -6,6 +6,14 @@ import pytest
 
 from nmt.model import Seq2Seq
 
+TINY_PAIRS = [
+    ("Artificial Intelligence", "인공 지능"),
+    ("Machine Learning", "기계 학습"),
+    ("Thank you.", "감사합니다."),
+    ("Good morning.", "좋은 아침이에요."),
+    ("Where is the station?", "역은 어디에 있어요?"),
+]
+
 TINY = dict(
     src_vocab_size=30,
     tgt_vocab_size=25,
@@ -58,3 +66,40 @@ def make_ids():
         return ids
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A complete model directory with random weights: config, tokenizers, a checkpoint.
+
+    Enough for everything downstream of training (translate, evaluate, export) in
+    a second; do not modify it, copy it.
+    """
+    import tensorflow as tf
+
+    from nmt import modeldir
+    from nmt.config import Config, save_config
+    from nmt.model import build_model, model_checkpoint
+    from nmt.tokenizer import Tokenizer, train_sentencepiece
+
+    path = tmp_path_factory.mktemp("tiny") / "model"
+    config = Config().override(
+        ["model.embedding_dim=8", "model.units=16", "model.attention_units=8",
+         "model.readout_dim=8", "data.max_src_len=12", "decode.max_len_b=4"]
+    )  # fmt: skip
+    src = Tokenizer(train_sentencepiece([en for en, _ in TINY_PAIRS] * 10, 300))
+    tgt = Tokenizer(train_sentencepiece([ko for _, ko in TINY_PAIRS] * 10, 300))
+    config.model.src_vocab_size, config.model.tgt_vocab_size = src.vocab_size, tgt.vocab_size
+    path.mkdir(parents=True)
+    save_config(config, path)
+    modeldir.save_tokenizers(path, src, tgt)
+    keras.utils.set_random_seed(0)
+    model = build_model(config.model)
+    # Keras's initial weights give near-uniform outputs; larger ones give varied output.
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(0.0, 0.5, w.shape) for w in model.get_weights()])
+    manager = tf.train.CheckpointManager(
+        model_checkpoint(model), path / modeldir.BEST_DIR, max_to_keep=1
+    )
+    manager.save()
+    return path

@@ -47,6 +47,10 @@ def test_bad_overrides(assignment, message):
         ("model.dropout=1.0", "model.dropout"),
         ('data.long_pairs="cut"', "data.long_pairs"),
         ("model.units=33", "even"),
+        ("decode.beam_size=0", "decode.beam_size and decode.n_best must be positive"),
+        ("decode.n_best=2", r"decode.n_best \(2\) cannot exceed decode.beam_size \(1\)"),
+        ("decode.length_penalty=-0.5", "decode.length_penalty must be >= 0"),
+        ('train.early_stop_metric="ter"', "train.early_stop_metric must be one of"),
     ],
 )
 def test_validation(assignment, message):

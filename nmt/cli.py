@@ -131,15 +131,48 @@ def _run_translate(args) -> int:
         else:
             print(_one_line(result.text))
     if args.plot:
-        from nmt.plot import alignment_figure, save_figures
+        _save_plots(results, args.plot)
+    return 0
 
-        figures = [
-            alignment_figure(r.attention, r.src_tokens, r.tgt_tokens, title=f"{r.source} → {r.text}")
-            for r in results
-            if r.tgt_tokens
-        ]
-        for path in save_figures(figures, args.plot):
-            print(f"nmt: wrote {path}", file=sys.stderr)
+
+def _save_plots(results, path, hypothesis: int = 0, words: bool = False) -> None:
+    from nmt.plot import save_figures, translation_figure
+
+    figures = [
+        translation_figure(r, hypothesis=hypothesis, words=words) for r in results if r.tgt_tokens
+    ]
+    if not figures:
+        raise NmtError("nothing to plot: every input was empty")
+    for written in save_figures(figures, path):
+        print(f"nmt: wrote {written}", file=sys.stderr)
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="plot source-target alignments of translations")
+    p.add_argument("--model", required=True, help="model directory written by nmt train")
+    p.add_argument(
+        "-o", "--out", required=True, metavar="FILE_OR_DIR",
+        help=".png/.svg/.pdf file (several sentences: a multi-page PDF, or numbered files), "
+        "or a directory for one PNG per sentence",
+    )  # fmt: skip
+    p.add_argument("text", nargs="+", help="source sentences")
+    p.add_argument("--words", action="store_true", help="merge subword pieces into words")
+    p.add_argument(
+        "--hypothesis", type=positive_int, default=1, metavar="I",
+        help="plot the I-th best hypothesis (--beam and --n-best are raised to at least I)",
+    )  # fmt: skip
+    _add_decoding(p)
+    p.set_defaults(run=_run_plot)
+
+
+def _run_plot(args) -> int:
+    from nmt.export import load_translator
+
+    n_best = max(args.n_best or 1, args.hypothesis)
+    beam = max(args.beam or 1, n_best)
+    translator = load_translator(args.model)
+    results = translator.translate(args.text, beam, n_best, args.length_penalty)
+    _save_plots(results, args.out, args.hypothesis - 1, args.words)
     return 0
 
 
@@ -222,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
     _add_translate(sub)
+    _add_plot(sub)
     _add_evaluate(sub)
     _add_export(sub)
     _add_synthetic(sub)

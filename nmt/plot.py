@@ -334,17 +334,28 @@ def merge_pieces(
     return rows, src_words, tgt_words
 
 
-def translation_figure(translation, *, words: bool = False) -> Figure:
-    """The alignment figure of one translation result, titled with source and output.
+def translation_figure(translation, *, hypothesis: int = 0, words: bool = False) -> Figure:
+    """The alignment figure of one translation, titled with its source and output.
 
     Args:
-        translation: anything with ``attention``, ``src_tokens``, ``tgt_tokens``,
-            ``source`` and ``text`` (a ``nmt.translator.Translation`` or one of its
-            n-best hypotheses).
+        translation: a ``nmt.translator.Translation`` (anything with ``source``,
+            ``src_tokens`` and ``hypotheses`` whose items have ``text``, ``tgt_tokens``
+            and ``attention``).
+        hypothesis: which n-best hypothesis to show (0: the best).
         words: merge SentencePiece pieces into words first (see ``merge_pieces``).
+
+    Raises:
+        NmtError: if ``hypothesis`` is not one of the translation's hypotheses.
     """
-    weights, src, tgt = translation.attention, translation.src_tokens, translation.tgt_tokens
+    count = len(translation.hypotheses)
+    if not 0 <= hypothesis < count:
+        raise NmtError(
+            f"hypothesis {hypothesis + 1} asked for, but the search returned {count}; "
+            "raise --n-best (and --beam)"
+        )
+    chosen = translation.hypotheses[hypothesis]
+    weights, src, tgt = chosen.attention, translation.src_tokens, chosen.tgt_tokens
     if words:
         weights, src, tgt = merge_pieces(weights, src, tgt)
-    source = getattr(translation, "source", "")
-    return alignment_figure(weights, src, tgt, title=f"{source}\n→ {translation.text}")
+    rank = f" (hypothesis {hypothesis + 1})" if hypothesis else ""
+    return alignment_figure(weights, src, tgt, title=f"{translation.source}\n→ {chosen.text}{rank}")

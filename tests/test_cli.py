@@ -1,6 +1,7 @@
 """The command line end to end, in subprocesses, as a user runs it."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -98,3 +99,18 @@ def test_argument_errors_exit_2(args):
     result = nmt(*args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "usage:" in result.stderr
+
+
+def test_plot_command_pdf_pages_words_and_hypotheses(trained, tmp_path):
+    pdf = tmp_path / "two.pdf"
+    result = nmt("plot", "--model", trained, "-o", pdf, "--words", "Thank you.", "Good morning.")
+    assert result.returncode == 0, result.stderr
+    assert len(re.findall(rb"/Type\s*/Page\b", pdf.read_bytes())) == 2
+    second = tmp_path / "second.png"
+    result = nmt("plot", "--model", trained, "-o", second, "--hypothesis", "2", "Thank you.")
+    assert result.returncode == 0, result.stderr
+    assert second.read_bytes()[:4] == b"\x89PNG"
+    folder = tmp_path / "dir"
+    result = nmt("plot", "--model", trained, "-o", folder, "Thank you.", "Machine Learning")
+    assert result.returncode == 0, result.stderr
+    assert len(list(folder.glob("*.png"))) == 2

@@ -6,9 +6,9 @@ with the binary label, so a model that solves the task should put its attention 
 Variants: ``after`` (attention over the LSTM outputs), ``before`` (attention over the raw
 input, then an LSTM), ``dense`` (the 1-D version over the features of a flat vector),
 ``additive`` (``nmt.attention.AdditiveAttention`` queried by the LSTM's last hidden state over
-per-step annotations of the input) and ``additive-lstm`` (the same over the LSTM outputs, the
-classic recipe: it solves the task but looks at late steps, because every LSTM output after
-the label column carries the label too; docs/synthetic.md has the measurements).
+per-step, position-aware annotations of the input) and ``additive-lstm`` (the same over the
+LSTM outputs, the classic recipe: it solves the task but looks at late steps, because every
+LSTM output after the label column carries the label too; docs/synthetic.md has the numbers).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from nmt.attention import AdditiveAttention
 from nmt.errors import NmtError
@@ -59,7 +60,7 @@ class SyntheticResult:
     """One trained variant. ``attention`` is ``(t,)``, or ``(input_dims,)`` for ``dense``."""
 
     variant: str
-    accuracy: float  # training accuracy of the last epoch
+    accuracy: float  # training accuracy, averaged over the last epoch's batches
     val_accuracy: float
     attention: np.ndarray
     argmax: int
@@ -69,6 +70,7 @@ class SyntheticResult:
     reference_seconds: float | None = None  # the same fit with Keras' compile defaults
 
     def to_json(self) -> dict:
+        """Plain JSON types; adds ``ratio`` (ours / reference) when there is a reference."""
         data = dataclasses.asdict(self)
         data["attention"] = [float(a) for a in self.attention]
         if self.reference_seconds is not None:
@@ -175,8 +177,8 @@ def build_model(variant: str, config: SyntheticConfig) -> tuple[keras.Model, ker
     """
     if variant == "dense":
         inputs = keras.Input((config.input_dims,))
-        probs = layers.Dense(config.input_dims, activation="softmax", name="attention_probs")
-        probs = probs(inputs)
+        attention = layers.Dense(config.input_dims, activation="softmax", name="attention_probs")
+        probs = attention(inputs)
         hidden = layers.Multiply()([inputs, probs])
     else:
         inputs = keras.Input((config.time_steps, FEATURES))
@@ -187,11 +189,13 @@ def build_model(variant: str, config: SyntheticConfig) -> tuple[keras.Model, ker
     elif variant == "before":
         hidden, probs = attention_3d_block(inputs)
         hidden = layers.LSTM(UNITS)(hidden)
-    elif variant.startswith("additive"):
-        outputs, state, _ = layers.LSTM(UNITS, return_sequences=True, return_state=True)(inputs)
-        if variant == "additive":
-            outputs = StepAnnotations(UNITS, name="annotations")(inputs)
-        hidden, probs = AdditiveAttention(UNITS, name="attention")(state, outputs)
+    elif variant == "additive":
+        _, state, _ = layers.LSTM(UNITS, return_state=True)(inputs)
+        values = StepAnnotations(UNITS, name="annotations")(inputs)
+    elif variant == "additive-lstm":
+        values, state, _ = layers.LSTM(UNITS, return_sequences=True, return_state=True)(inputs)
+    if variant.startswith("additive"):
+        hidden, probs = AdditiveAttention(UNITS, name="attention")(state, values)  # query: (b, u)
     model = keras.Model(inputs, layers.Dense(1, activation="sigmoid")(hidden), name=variant)
     return model, keras.Model(inputs, probs, name=f"{variant}_attention")
 
@@ -276,6 +280,7 @@ def attention_figure(results: list[SyntheticResult]) -> Figure:
         ax.set_title(f"{result.variant}: val acc {result.val_accuracy:.4f}")
         ax.set_xlabel("input dimension" if result.variant == "dense" else "time step")
         ax.set_ylabel("mean attention")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in axes[len(results) :]:
         ax.set_visible(False)
     figure.suptitle("Attention on fresh samples (red: the column holding the label)")

@@ -41,6 +41,19 @@ def test_attention_model_gives_a_distribution_per_sample(variant):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)  # over steps or features
 
 
+def test_step_annotations_are_per_step_and_round_trip_their_config():
+    layer = synthetic.StepAnnotations(4, name="annotations")
+    x = np.random.default_rng(0).standard_normal((3, 6, 2)).astype("float32")
+    out = np.asarray(layer(x))
+    assert out.shape == (3, 6, 4) == layer.compute_output_shape((3, 6, 2))
+    changed = x.copy()
+    changed[:, 2] += 1.0
+    moved = np.asarray(layer(changed)) != out
+    assert moved[:, 2].all() and not moved[:, [0, 1, 3, 4, 5]].any()  # sees only its own step
+    clone = synthetic.StepAnnotations.from_config(layer.get_config())
+    assert clone.units == 4 and clone.name == "annotations"
+
+
 def test_check_names_the_flag_at_fault():
     with pytest.raises(NmtError, match="--column 20 is outside"):
         synthetic.check("before", SyntheticConfig(column=20))

@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from nmt.config import Config
+from nmt.errors import NmtError
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 FIRST_ID = 4  # random tokens avoid PAD/UNK/BOS/EOS
@@ -31,12 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_size(train)
     train.add_argument("--steps", type=int, default=20, help="timed steps")
     train.add_argument("--jit", action="store_true", help="XLA-compile the train step")
-    train.set_defaults(run=run_train)
+    train.set_defaults(bench_run=run_train)
     decode = sub.add_parser("decode", help="decoding throughput (sentences/s, tokens/s)")
     _add_size(decode)
     decode.add_argument("--beam", type=int, default=4, help="beam size, if beam search exists")
     decode.add_argument("--repeats", type=int, default=5, help="timed repeats of each search")
-    decode.set_defaults(run=run_decode)
+    decode.set_defaults(bench_run=run_decode)
 
 
 def _add_size(p: argparse.ArgumentParser) -> None:
@@ -51,7 +52,14 @@ def _add_size(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    return args.run(args)
+    counts = ("vocab", "emb", "units", "batch", "src_len", "tgt_len", "steps", "beam", "repeats")
+    for name in counts:
+        if getattr(args, name, 1) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise NmtError(f"{flag} must be a positive integer, got {getattr(args, name)}")
+    if args.vocab <= FIRST_ID:
+        raise NmtError(f"--vocab must be above {FIRST_ID} (the special tokens), got {args.vocab}")
+    return args.bench_run(args)
 
 
 def bench_config(args) -> Config:

@@ -45,14 +45,19 @@ def _add_decoding(p, n_best: bool = True) -> None:
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a translator on a parallel corpus")
     src = p.add_argument_group("corpus (a TSV file or directory, or Moses files)")
-    src.add_argument("--corpus", help="TSV file (en<TAB>ko per line) or directory with train/dev/test.tsv")
+    src.add_argument(
+        "--corpus", help="TSV file (en<TAB>ko per line) or directory with train/dev/test.tsv"
+    )
     src.add_argument("--src", help="Moses-style source file (line i translates --tgt line i)")
     src.add_argument("--tgt", help="Moses-style target file")
     p.add_argument("--out", required=True, help="model directory to create or resume")
     p.add_argument("--config", help="JSON config file (any subset of the sections)")
     p.add_argument("--epochs", type=positive_int, help="shortcut for --set train.epochs=N")
     p.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.FIELD=VALUE",
         help="override one config field, e.g. --set model.units=512 (repeatable)",
     )
     p.add_argument("--skip-bad-lines", action="store_true", help="skip malformed corpus lines")
@@ -86,10 +91,18 @@ def _run_train(args) -> int:
         config.train.early_stop_metric = args.early_stop
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     result = train_translator(
-        config, args.out, corpus=args.corpus, src=args.src, tgt=args.tgt,
-        overwrite=args.overwrite, log=log,
+        config,
+        args.out,
+        corpus=args.corpus,
+        src=args.src,
+        tgt=args.tgt,
+        overwrite=args.overwrite,
+        log=log,
     )
-    log(f"done: {result.steps} steps, best dev loss {result.best_dev_loss:.4f}, model in {args.out}")
+    best = f"dev loss {result.best_dev_loss:.4f}"
+    if result.best_dev_metric is not None:
+        best = f"dev {config.train.early_stop_metric} {result.best_dev_metric:.2f}"
+    log(f"done: {result.steps} steps, best {best}, model in {args.out}")
     return 0
 
 
@@ -121,7 +134,8 @@ def _run_translate(args) -> int:
         if result.truncated:
             print(
                 f"nmt: warning: input longer than {translator.config.data.max_src_len} tokens "
-                f"was truncated: {result.source[:40]!r}...", file=sys.stderr,
+                f"was truncated: {result.source[:40]!r}...",
+                file=sys.stderr,
             )
         if args.json:
             print(json.dumps(result.to_json(), ensure_ascii=False))
@@ -233,7 +247,8 @@ def _add_synthetic(sub) -> None:
     from nmt import synthetic
 
     p = sub.add_parser(
-        "synthetic", help="the LSTM-attention experiment on random sequences (step 10 carries the label)"
+        "synthetic",
+        help="the LSTM-attention experiment on random sequences (step 10 carries the label)",
     )
     synthetic.add_arguments(p)
     p.set_defaults(run=synthetic.main)

@@ -29,7 +29,7 @@ class Trace(NamedTuple):
     """What a step keeps for the hand-written backward pass (``Decoder.unroll``)."""
 
     query: tf.Tensor  # (b, a) W_c·h_{t-1}
-    gates: tf.Tensor  # (b, 4u) the activations sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)
+    gates: tf.Tensor  # (b, 4u) the LSTM's gates i, f, g, o before their activations
 
 
 class Decoder(keras.layers.Layer):
@@ -47,7 +47,9 @@ class Decoder(keras.layers.Layer):
     input token), ``h_{t-1}`` is multiplied by the attention query matrix and the
     recurrent matrix in one fused matmul, and the readout and vocabulary
     projection run once on all steps after the loop. ``step`` is the only place
-    the recurrence is written; training and inference both go through it.
+    the recurrence is written; training and inference both go through it. Training
+    differentiates it with a hand-written backward pass (``unroll``), which
+    ``tests/test_speed.py`` checks against TensorFlow's own gradient of ``step``.
 
     The readout layer (Bahdanau et al.'s "deep output") maps ``[h_t; context_t]``
     to ``readout_dim`` before the vocabulary projection, which keeps the largest
@@ -156,11 +158,10 @@ class Decoder(keras.layers.Layer):
         context, weights = self.attention.attend(query, memory.keys, memory.values, memory.mask)
         z = input_gates + projected[:, a:] + ops.matmul(context, self._cast(self.context_kernel))
         i, f, g, o = ops.split(z, 4, axis=-1)
-        i, f, g, o = ops.sigmoid(i), ops.sigmoid(f), ops.tanh(g), ops.sigmoid(o)
-        c = f * state.c + i * g
-        h = o * ops.tanh(c)
+        c = ops.sigmoid(f) * state.c + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.sigmoid(o) * ops.tanh(c)
         if trace:
-            return State(h, c), context, weights, Trace(query, ops.concatenate([i, f, g, o], -1))
+            return State(h, c), context, weights, Trace(query, z)
         return State(h, c), context, weights
 
     def unroll(self, input_gates, state: State, memory: Memory, fast=True):
@@ -301,7 +302,7 @@ def _unroll_backward(
 
     ``saved`` is what the forward ``tf.scan`` stacked, time-major: ``h, c`` ``(t, b, u)``,
     contexts ``(t, b, u_ctx)``, attention weights ``(t, b, s)``, queries ``(t, b, a)`` and
-    gate activations ``(t, b, 4u)``. The ``d_*`` are batch-major gradients of the
+    gates before their activations ``(t, b, 4u)``. The ``d_*`` are batch-major gradients of the
     outputs. Per step the loop does only what depends on the step before: the two
     matmuls that carry the gradient to ``h_{t-1}`` and the context, and the attention
     scores' backward (``tanh(keys + query)`` is recomputed rather than stored,
@@ -311,7 +312,7 @@ def _unroll_backward(
         ``(d_args, d_context_kernel, d_score)``: gradients of ``(gates, h0, c0, keys,
         values, fused)``, of the context kernel and of the attention's score kernel.
     """
-    hs, cs, contexts, weights, queries, acts = saved
+    hs, cs, contexts, weights, queries, gates = saved
     steps = tf.shape(hs)[0]
     a = tf.shape(queries)[-1]
     v = tf.convert_to_tensor(score_kernel)[:, 0]  # (a,)
@@ -320,11 +321,14 @@ def _unroll_backward(
     d_weights = d_weights + tf.zeros_like(weights)
     h_prev = tf.concat([h0[None], hs[:-1]], axis=0)
     c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
+    # Transposed once here: a matmul with transpose_b inside the loop ran 3x slower
+    # on oneDNN at these shapes (docs/speed.md).
     recurrent_t = tf.transpose(fused)  # (a + 4u, u)
     context_kernel_t = tf.transpose(tf.convert_to_tensor(context_kernel))  # (4u, u_ctx)
 
-    def body(t, dh, dc, d_keys, d_v, d_projected, d_context_all):
-        i, f, g, o = tf.split(acts[t], 4, axis=-1)
+    def body(t, dh, dc, d_keys, d_scores_sum, d_v, d_projected, d_context_all):
+        i, f, g, o = tf.split(gates[t], 4, axis=-1)
+        i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
         tanh_c = tf.tanh(cs[t])
         dh = dh + d_hs[t]
         dc = dc + dh * o * (1.0 - tanh_c * tanh_c)
@@ -335,27 +339,33 @@ def _unroll_backward(
         )  # fmt: skip
         d_context = d_contexts[t] + tf.matmul(dz, context_kernel_t)
         w = weights[t]
-        dw = tf.einsum("bu,bsu->bs", d_context, values) + d_weights[t]
-        d_scores = w * (dw - tf.reduce_sum(w * dw, axis=-1, keepdims=True))
-        hidden = tf.tanh(keys + queries[t][:, None, :])
-        d_pre = d_scores[:, :, None] * v * (1.0 - hidden * hidden)  # (b, s, a)
-        d_v += tf.einsum("bsa,bs->a", hidden, d_scores)
-        d_proj = tf.concat([tf.reduce_sum(d_pre, axis=1), dz], axis=-1)
+        # Batched matmuls rather than einsum: oneDNN's einsum is slower at these shapes.
+        dw = tf.matmul(values, d_context[:, :, None])[:, :, 0] + d_weights[t]
+        d_scores = w * (dw - tf.reduce_sum(w * dw, axis=-1, keepdims=True))  # (b, s)
+        hidden = tf.tanh(keys + queries[t][:, None, :])  # (b, s, a)
+        squared = hidden * hidden
+        # The gradient of tanh(keys + q) is v * d_scores * (1 - hidden²). Summed over
+        # s for the query, the "1" drops out: softmax gradients sum to zero over s.
+        d_query = -v * tf.matmul(d_scores[:, None, :], squared)[:, 0]
+        d_proj = tf.concat([d_query, dz], axis=-1)
         dh = tf.matmul(d_proj, recurrent_t)
+        # For the keys, sum d_scores and d_scores * hidden² over t; v comes after the loop.
         return (
-            t - 1, dh, dc * f, d_keys + d_pre, d_v,
+            t - 1, dh, dc * f, d_keys + d_scores[:, :, None] * squared, d_scores_sum + d_scores,
+            d_v + tf.matmul(tf.reshape(d_scores, [1, -1]), tf.reshape(hidden, [-1, a]))[0],
             d_projected.write(t, d_proj), d_context_all.write(t, d_context),
         )  # fmt: skip
 
-    _, dh0, dc0, d_keys, d_v, d_projected, d_context_all = tf.while_loop(
+    _, dh0, dc0, d_keys, d_scores_sum, d_v, d_projected, d_context_all = tf.while_loop(
         lambda t, *_: t >= 0,
         body,
         (
             steps - 1, tf.zeros_like(h0), tf.zeros_like(c0), tf.zeros_like(keys),
-            tf.zeros_like(v), tf.TensorArray(tf.float32, size=steps),
+            tf.zeros_like(weights[0]), tf.zeros_like(v), tf.TensorArray(tf.float32, size=steps),
             tf.TensorArray(tf.float32, size=steps),
         ),
     )  # fmt: skip
+    d_keys = v * (d_scores_sum[:, :, None] - d_keys)
     d_projected = d_projected.stack()  # (t, b, a + 4u)
     d_context_all = d_context_all.stack()  # (t, b, u_ctx)
     d_gates = d_projected[:, :, a:]

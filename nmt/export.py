@@ -28,9 +28,8 @@ import tensorflow as tf
 
 from nmt import modeldir
 from nmt.config import CONFIG_FILE, Config, load_model_config
+from nmt.model import weight_map
 from nmt.translator import TEXT_SPEC, Translation, Translator, translate_texts
-
-EXPORT_DIR = "export"
 
 
 class _Serving(tf.Module):
@@ -42,8 +41,6 @@ class _Serving(tf.Module):
 
     def __init__(self, translator: Translator):
         super().__init__(name="nmt_translator")
-        from nmt.model import weight_map
-
         self.translator = translator
         self.model_variables = list(weight_map(translator.model).values())
         self.translate_greedy = translator.translate_greedy
@@ -90,7 +87,7 @@ def _umask() -> int:
 
 def export_model(model_dir: str | Path, out: str | Path | None = None) -> Path:
     """Export the model in ``model_dir`` (default destination: ``MODEL_DIR/export``)."""
-    out = Path(model_dir) / EXPORT_DIR if out is None else Path(out)
+    out = Path(model_dir) / modeldir.EXPORT_DIR if out is None else Path(out)
     return export_translator(Translator.load(model_dir), out)
 
 
@@ -121,7 +118,7 @@ def load_translator(model_dir: str | Path) -> Translator | ExportedTranslator:
     """
     config = load_model_config(model_dir)
     if is_current(model_dir):
-        return ExportedTranslator(Path(model_dir) / EXPORT_DIR, config)
+        return ExportedTranslator(Path(model_dir) / modeldir.EXPORT_DIR, config)
     return Translator.load(model_dir)
 
 
@@ -132,7 +129,7 @@ def is_current(model_dir: str | Path) -> bool:
     any of them may hold stale weights and is ignored.
     """
     model_dir = Path(model_dir)
-    saved = model_dir / EXPORT_DIR / "saved_model.pb"
+    saved = model_dir / modeldir.EXPORT_DIR / "saved_model.pb"
     if not saved.is_file():
         return False
     sources = [model_dir / CONFIG_FILE, model_dir / modeldir.SRC_TOKENIZER]
@@ -140,5 +137,11 @@ def is_current(model_dir: str | Path) -> bool:
     for sub in (modeldir.BEST_DIR, modeldir.CHECKPOINT_DIR):
         if (model_dir / sub).is_dir():
             sources.extend((model_dir / sub).iterdir())
-    newest = max((p.stat().st_mtime_ns for p in sources if p.exists()), default=0)
-    return saved.stat().st_mtime_ns > newest
+    return saved.stat().st_mtime_ns > max(map(_mtime, sources), default=0)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except FileNotFoundError:  # gone, or replaced by a training run under way
+        return 0

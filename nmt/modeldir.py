@@ -6,7 +6,8 @@ Layout::
     MODEL_DIR/source.spm       SentencePiece model of the source language
     MODEL_DIR/target.spm       SentencePiece model of the target language
     MODEL_DIR/checkpoints/     latest training state (model, optimizer, position)
-    MODEL_DIR/best/            weights with the best dev loss
+    MODEL_DIR/best/            weights with the best dev loss (or dev BLEU/chrF)
+    MODEL_DIR/export/          SavedModel written by ``nmt export`` (optional)
 
 Everything translation needs is here; the corpus is not.
 """
@@ -27,9 +28,10 @@ SRC_TOKENIZER = "source.spm"
 TGT_TOKENIZER = "target.spm"
 CHECKPOINT_DIR = "checkpoints"
 BEST_DIR = "best"
+EXPORT_DIR = "export"
 # What TensorFlow raises for a truncated, corrupt or mismatched checkpoint.
 CHECKPOINT_ERRORS = (tf.errors.OpError, AssertionError, ValueError, IndexError, KeyError)
-_OWNED = (CONFIG_FILE, SRC_TOKENIZER, TGT_TOKENIZER, CHECKPOINT_DIR, BEST_DIR, "logs", "export")
+_OWNED = (CONFIG_FILE, SRC_TOKENIZER, TGT_TOKENIZER, CHECKPOINT_DIR, BEST_DIR, "logs", EXPORT_DIR)
 
 
 def prepare(model_dir: str | Path, config: Config, *, overwrite: bool = False) -> Config | None:

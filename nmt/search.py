@@ -149,8 +149,8 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
     def keep_going(t, prev, state, finished, log_probs, lengths, tokens, parents, weights):
         return (t < steps) & ~tf.reduce_all(finished)
 
-    def one_step(t, prev, state, finished, log_probs, lengths, tokens, parents, weights):
-        logits, state, attention = model.decode_step(prev, state, memory)
+    def one_step(t, prev, state_in, finished, log_probs_in, lengths_in, tokens, parents, weights):
+        logits, state, attention = model.decode_step(prev, state_in, memory)
         vocab = tf.shape(logits)[-1]
         step = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         step = tf.reshape(_emittable(step), [batch, k, vocab])
@@ -158,8 +158,8 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
         step = tf.where((t + 1 >= limits)[:, None, None] & ~is_eos, -np.inf, step)
         only_pad = tf.where(tf.range(vocab) == PAD_ID, 0.0, -np.inf)
         step = tf.where(finished[:, :, None], only_pad, step)
-        total = tf.reshape(log_probs[:, :, None] + step, [batch, k * vocab])
-        grown = lengths + tf.cast(~finished, tf.int32)
+        total = tf.reshape(log_probs_in[:, :, None] + step, [batch, k * vocab])
+        grown = lengths_in + tf.cast(~finished, tf.int32)
         penalty = tf.repeat(length_penalty(grown, alpha), vocab, axis=1)
         _, best = tf.math.top_k(total / penalty, k)  # (b, k), sorted
         parent, token = best // vocab, best % vocab
@@ -170,13 +170,14 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
         attention = tf.where(was_finished[:, :, None], 0.0, attention)
         rows = tf.reshape(parent + k * tf.range(batch)[:, None], [-1])
         state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
+        new = (tf.reshape(token, [-1]), state, was_finished | (token == EOS_ID), log_probs, lengths)
+        # Reshapes to computed sizes lose the static shapes a caller may have fixed,
+        # and a loop variable must keep its shape.
+        old = (prev, state_in, finished, log_probs_in, lengths_in)
+        tf.nest.map_structure(lambda x, y: x.set_shape(y.shape), new, old)
         return (
             t + 1,
-            tf.reshape(token, [-1]),
-            state,
-            was_finished | (token == EOS_ID),
-            log_probs,
-            lengths,
+            *new,
             tokens.write(t, token),
             parents.write(t, parent),
             weights.write(t, attention),
@@ -200,11 +201,9 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
     def trace_back(carry, step):
         entry = carry[0]  # (b, k): where each hypothesis sits in the beam after this step
         token, parent, attention = step
-        return (
-            tf.gather(parent, entry, batch_dims=1),
-            tf.gather(token, entry, batch_dims=1),
-            tf.gather(attention, entry, batch_dims=1),
-        )
+        out = tuple(tf.gather(x, entry, batch_dims=1) for x in (parent, token, attention))
+        tf.nest.map_structure(lambda x, y: x.set_shape(y.shape), out, carry)  # as in the loop
+        return out
 
     entry = tf.tile(tf.range(k)[None], [batch, 1])
     initial = (entry, tf.zeros_like(entry), tf.zeros([batch, k, tf.shape(src_ids)[1]]))

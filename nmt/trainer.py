@@ -85,7 +85,6 @@ class Trainer:
         self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.best_dev_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.best_dev_metric = tf.Variable(-math.inf, dtype=tf.float64, trainable=False)
         self.checkpoint = model_checkpoint(
             self.model,
             optimizer=self.optimizer,
@@ -94,13 +93,17 @@ class Trainer:
             batch_in_epoch=self.batch_in_epoch,
             best_dev_loss=self.best_dev_loss,
             bad_epochs=self.bad_epochs,
-            best_dev_metric=self.best_dev_metric,
         )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.model_dir / CHECKPOINT_DIR, max_to_keep=t.keep_checkpoints
         )
+        # The dev BLEU/chrF of the best weights is saved with them, not in the training
+        # checkpoint, so checkpoints written before it existed still resume.
+        self.best_dev_metric = tf.Variable(-math.inf, dtype=tf.float64, trainable=False)
         self.best_manager = tf.train.CheckpointManager(
-            model_checkpoint(self.model), self.model_dir / BEST_DIR, max_to_keep=1
+            model_checkpoint(self.model, best_dev_metric=self.best_dev_metric),
+            self.model_dir / BEST_DIR,
+            max_to_keep=1,
         )
         jit = t.jit_compile
         self.train_step = tf.function(self._train_step, input_signature=BATCH_SPEC, jit_compile=jit)
@@ -140,6 +143,10 @@ class Trainer:
             return False
         try:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
+            best = self.best_manager.latest_checkpoint
+            if best is not None:
+                metric = tf.train.Checkpoint(best_dev_metric=self.best_dev_metric)
+                metric.restore(best).expect_partial()
         except CHECKPOINT_ERRORS as exc:
             raise NmtError(
                 f"checkpoint {latest} cannot be restored ({type(exc).__name__}); it is corrupt "

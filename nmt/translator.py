@@ -12,18 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
 
+from nmt import modeldir
 from nmt.config import Config
 from nmt.errors import NmtError
+from nmt.model import Seq2Seq
 from nmt.search import beam_search, greedy_search, length_penalty, max_lengths, output_lengths
 from nmt.tokenizer import PAD_ID, Tokenizer
-
-if TYPE_CHECKING:
-    from nmt.model import Seq2Seq
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 BEAM_SPECS = (
@@ -118,8 +116,6 @@ class Translator(tf.Module):
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Translator:
-        from nmt import modeldir  # builds a Keras model; the exported path never needs it
-
         config, model, src, tgt = modeldir.load(model_dir)
         return cls(model, src, tgt, config)
 

@@ -191,3 +191,11 @@ def test_graph_beam_matches_eager(make_model, src):
         np.testing.assert_array_equal(got[0], expected[0])
         np.testing.assert_allclose(got[1], expected[1], atol=1e-5)
         np.testing.assert_allclose(got[2], expected[2], atol=1e-4)
+
+
+def test_beam_traces_with_static_shapes(make_model, src):
+    """Callers that fix the batch and beam sizes get the same search (loop shapes stay put)."""
+    model = with_eos_bias(make_model(seed=3), 2.5)
+    got = tf.function(lambda: beam_search(model, tf.constant(src), tf.constant(LIMITS), 3, 2))()
+    for a, b in zip(got, beam(model, src, LIMITS, 3, 2), strict=True):
+        np.testing.assert_allclose(a.numpy(), b, atol=1e-5)

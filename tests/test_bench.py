@@ -13,12 +13,16 @@ from nmt.config import ModelConfig
 TINY = ["--vocab", "50", "--emb", "8", "--units", "8", "--batch", "4"]
 
 
-def bench(*args):
+def run(*args):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "nmt", "bench", *args],
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
+
+
+def bench(*args):
+    result = run(*args)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -52,3 +56,9 @@ def test_flop_count_grows_with_the_vocabulary_projection(readout_dim):
         m, 10, 10
     )
     assert gained == 2 * readout_dim
+
+
+def test_bad_sizes_are_one_line_errors():
+    result = run("train", *TINY, "--steps", "0")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "nmt: error: --steps must be a positive integer" in result.stderr

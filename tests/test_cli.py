@@ -1,8 +1,8 @@
 """The command line end to end, in subprocesses, as a user runs it."""
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 
@@ -94,7 +94,15 @@ def test_missing_model_dir(tmp_path):
     assert_one_line_error(nmt("translate", "--model", tmp_path / "x", "hi"), "no such model")
 
 
-@pytest.mark.parametrize("args", [["train", "--epochs", "0"], ["translate", "--bogus"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--epochs", "0"],
+        ["translate", "--bogus"],
+        ["translate", "--model", "m", "--beam", "0", "hi"],
+        ["evaluate", "--model", "m", "--corpus", "c", "--length-penalty", "-1"],
+    ],
+)
 def test_argument_errors_exit_2(args):
     result = nmt(*args)
     assert result.returncode == 2
@@ -114,3 +122,8 @@ def test_plot_command_pdf_pages_words_and_hypotheses(trained, tmp_path):
     result = nmt("plot", "--model", trained, "-o", folder, "Thank you.", "Machine Learning")
     assert result.returncode == 0, result.stderr
     assert len(list(folder.glob("*.png"))) == 2
+
+
+def test_n_best_above_beam_is_one_line_error(trained):
+    result = nmt("translate", "--model", trained, "--beam", "2", "--n-best", "3", "hi")
+    assert_one_line_error(result, "--n-best 3 exceeds --beam 2")

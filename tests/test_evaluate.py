@@ -12,6 +12,7 @@ from nmt.cli import main
 from nmt.config import Config
 from nmt.evaluate import score
 from nmt.train import train_translator
+from nmt.trainer import Trainer
 from nmt.translator import Translator
 
 HYPOTHESES = ["저는 학생입니다.", "역은 어디에 있어요", "", "Machine learning", "좋은 아침"]
@@ -90,6 +91,8 @@ def test_early_stop_on_dev_chrf_keeps_the_best_checkpoint(corpus, tmp_path):
     translations = Translator.load(out).translate([en for en, _ in _pairs(corpus)])
     rescored = score([t.text for t in translations], [ko for _, ko in _pairs(corpus)])
     assert rescored.chrf == pytest.approx(max(values))
+    resumed = Trainer(config, out)  # the best value comes back with the best weights
+    assert resumed.restore() and float(resumed.best_dev_metric) == max(values)
 
 
 def _pairs(corpus):

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from nmt.cli import main
-from nmt.export import EXPORT_DIR, ExportedTranslator, export_model, is_current, load_translator
+from nmt.export import ExportedTranslator, export_model, is_current, load_translator
+from nmt.modeldir import EXPORT_DIR
 from nmt.translator import Translator
 
 SENTENCES = [

@@ -342,17 +342,11 @@ def _unroll_backward(
         # Batched matmuls rather than einsum: oneDNN's einsum is slower at these shapes.
         dw = tf.matmul(values, d_context[:, :, None])[:, :, 0] + d_weights[t]
         d_scores = w * (dw - tf.reduce_sum(w * dw, axis=-1, keepdims=True))  # (b, s)
-        hidden = tf.tanh(keys + queries[t][:, None, :])  # (b, s, a)
-        squared = hidden * hidden
-        # The gradient of tanh(keys + q) is v * d_scores * (1 - hidden²). Summed over
-        # s for the query, the "1" drops out: softmax gradients sum to zero over s.
-        d_query = -v * tf.matmul(d_scores[:, None, :], squared)[:, 0]
+        d_query, d_keys, d_v = _scores_backward(keys, queries[t], d_scores, v, d_keys, d_v)
         d_proj = tf.concat([d_query, dz], axis=-1)
         dh = tf.matmul(d_proj, recurrent_t)
-        # For the keys, sum d_scores and d_scores * hidden² over t; v comes after the loop.
         return (
-            t - 1, dh, dc * f, d_keys + d_scores[:, :, None] * squared, d_scores_sum + d_scores,
-            d_v + tf.matmul(tf.reshape(d_scores, [1, -1]), tf.reshape(hidden, [-1, a]))[0],
+            t - 1, dh, dc * f, d_keys, d_scores_sum + d_scores, d_v,
             d_projected.write(t, d_proj), d_context_all.write(t, d_context),
         )  # fmt: skip
 
@@ -374,6 +368,26 @@ def _unroll_backward(
     d_values = tf.einsum("tbs,tbu->bsu", weights, d_context_all)
     d_args = (tf.transpose(d_gates, (1, 0, 2)), dh0, dc0, d_keys, d_values, d_fused)
     return d_args, d_context_kernel, d_v[:, None]
+
+
+@tf.function(jit_compile=True)
+def _scores_backward(keys, query, d_scores, v, d_keys, d_v):
+    """One step of the attention scores' backward pass, fused by XLA into few passes.
+
+    ``tanh(keys + query)`` is recomputed, ``(b, s, a)``. Its gradient is
+    ``v * d_scores * (1 - hidden²)``; summed over s for the query the "1" drops out
+    (softmax gradients sum to zero over s). For the keys, ``d_scores * hidden²`` is
+    summed over steps here and the rest applied after the loop.
+
+    Returns:
+        ``(d_query (b, a), d_keys (b, s, a), d_v (a,))``, the last two accumulated.
+    """
+    hidden = tf.tanh(keys + query[:, None, :])
+    squared = hidden * hidden
+    d_query = -v * tf.einsum("bs,bsa->ba", d_scores, squared)
+    d_keys += d_scores[:, :, None] * squared
+    d_v += tf.einsum("bsa,bs->a", hidden, d_scores)
+    return d_query, d_keys, d_v
 
 
 def _rows(x):

@@ -67,6 +67,16 @@ def _add_train(sub) -> None:
         help="dev measure that picks best/ and stops training (train.early_stop_metric); "
         "chrf and bleu decode the dev set greedily after every epoch",
     )  # fmt: skip
+    p.add_argument(
+        "--strategy", choices=("default", "mirrored", "multiworker"),
+        help="train.strategy: one device, every local GPU (mirrored), or the workers "
+        "in TF_CONFIG (multiworker; see README)",
+    )  # fmt: skip
+    p.add_argument(
+        "--precision", choices=("float32", "mixed_float16", "mixed_bfloat16"),
+        help="train.precision: mixed_float16 for GPUs (with loss scaling), mixed_bfloat16 "
+        "for TPUs and recent CPUs/GPUs; variables stay float32",
+    )  # fmt: skip
     p.add_argument("--overwrite", action="store_true", help="replace a different model in --out")
     p.set_defaults(run=_run_train)
 
@@ -89,6 +99,10 @@ def _run_train(args) -> int:
         config.train.jit_compile = True
     if args.early_stop:
         config.train.early_stop_metric = args.early_stop
+    if args.strategy:
+        config.train.strategy = args.strategy
+    if args.precision:
+        config.train.precision = args.precision
     log = lambda message: print(message, file=sys.stderr, flush=True)  # noqa: E731
     result = train_translator(
         config,

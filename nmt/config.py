@@ -25,6 +25,8 @@ CONFIG_FILE = "config.json"
 # Bumped when a saved model directory stops being readable by this code.
 FORMAT_VERSION = 1
 EARLY_STOP_METRICS = ("loss", "chrf", "bleu")
+STRATEGIES = ("default", "mirrored", "multiworker")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 @dataclass
@@ -61,7 +63,7 @@ class TrainConfig:
 
     epochs: int = 30
     learning_rate: float = 2e-3
-    clip_norm: float = 5.0
+    clip_norm: float = 5.0  # global gradient norm limit; 0 disables clipping
     label_smoothing: float = 0.0
     patience: int = 6  # epochs without dev improvement before stopping; 0 disables
     early_stop_metric: str = "loss"  # dev "loss", "chrf" or "bleu" (greedy decoding): picks best/
@@ -69,6 +71,10 @@ class TrainConfig:
     jit_compile: bool = False
     keep_checkpoints: int = 2
     checkpoint_every: int = 200  # steps between mid-epoch checkpoints; 0: only per epoch
+    # "default" (one device), "mirrored" (every local GPU, or the one CPU) or
+    # "multiworker" (the cluster in TF_CONFIG); see README, Distributed training.
+    strategy: str = "default"
+    precision: str = "float32"  # or "mixed_float16" (GPUs), "mixed_bfloat16"
 
 
 @dataclass
@@ -152,7 +158,7 @@ class Config:
             raise NmtError(f"data.dev_fraction must be in (0, 1), got {d.dev_fraction}")
         if not 0.0 <= t.label_smoothing < 1.0:
             raise NmtError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
-        for name in ("patience", "checkpoint_every"):
+        for name in ("patience", "checkpoint_every", "clip_norm"):
             if getattr(t, name) < 0:
                 raise NmtError(f"train.{name} must be >= 0, got {getattr(t, name)}")
         if t.early_stop_metric not in EARLY_STOP_METRICS:
@@ -160,6 +166,10 @@ class Config:
             raise NmtError(
                 f"train.early_stop_metric must be one of {known}, got {t.early_stop_metric!r}"
             )
+        for name, allowed in (("strategy", STRATEGIES), ("precision", PRECISIONS)):
+            if getattr(t, name) not in allowed:
+                known = ", ".join(repr(a) for a in allowed)
+                raise NmtError(f"train.{name} must be one of {known}, got {getattr(t, name)!r}")
         c = self.decode
         if c.max_len_a < 0 or c.max_len_b < 1:
             raise NmtError("decode.max_len_a must be >= 0 and decode.max_len_b >= 1")

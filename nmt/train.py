@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from nmt import evaluate, modeldir
+from nmt import distribute, evaluate, modeldir
 from nmt.config import Config, save_config
 from nmt.corpus import Corpus, read_splits, split_off
 from nmt.errors import NmtError
@@ -35,13 +35,19 @@ def train_translator(
     tokenizers trained by the first run are reused, so ids keep their meaning.
     """
     config.validate()
+    # First: a multi-worker strategy must exist before TensorFlow runs any op.
+    strategy = distribute.make_strategy(config.train.strategy)
+    chief = distribute.is_chief(strategy)
+    distribute.set_precision(config.train.precision)
     splits = read_splits(corpus, src=src, tgt=tgt, skip_bad_lines=config.data.skip_bad_lines)
     train, dev = _train_dev(splits, config)
     for name, split in (("train", train), ("dev", dev)):
         if split.skipped:
             log(f"skipped {split.skipped} malformed lines in the {name} split")
     keras.utils.set_random_seed(config.train.seed)
-    saved = modeldir.prepare(out, config, overwrite=overwrite)
+    # Other workers than the chief never write to (or clean) the model directory;
+    # they train the same tokenizers themselves, checked equal below.
+    saved = modeldir.prepare(out, config, overwrite=overwrite) if chief else None
     if saved is not None:
         src_tok, tgt_tok = modeldir.load_tokenizers(out)
         config.model.src_vocab_size = saved.model.src_vocab_size
@@ -52,8 +58,13 @@ def train_translator(
         tgt_tok = Tokenizer(train_sentencepiece(train.tgt, config.model.tgt_vocab_size))
         config.model.src_vocab_size = src_tok.vocab_size
         config.model.tgt_vocab_size = tgt_tok.vocab_size
-        modeldir.save_tokenizers(out, src_tok, tgt_tok)
-    save_config(config, out)
+        if chief:
+            modeldir.save_tokenizers(out, src_tok, tgt_tok)
+    distribute.check_same_everywhere(
+        strategy, "tokenizers", src_tok.model_proto + tgt_tok.model_proto
+    )
+    if chief:
+        save_config(config, out)
     train_ids = encode(train.src, train.tgt, src_tok, tgt_tok, config.data)
     dev_ids = encode(dev.src, dev.tgt, src_tok, tgt_tok, config.data)
     for name, data in (("train", train_ids), ("dev", dev_ids)):
@@ -63,24 +74,26 @@ def train_translator(
             log(f"{name}: truncated {data.truncated} pairs to the length limits")
     if not len(train_ids):
         raise NmtError("no training pairs left after the length limits; raise data.max_*_len")
-    trainer = Trainer(config, out)
-    summaries = Summaries(
-        out,
-        Translator(trainer.model, src_tok, tgt_tok, config),
-        dev.src,
-        trainer.step,
-        config.train.learning_rate,
-    )
+    trainer = Trainer(config, out, strategy=strategy)
+    summaries = None
+    if chief:
+        translator = Translator(trainer.model, src_tok, tgt_tok, config)
+        summaries = Summaries(out, translator, dev.src, trainer.step, config.train.learning_rate)
     if trainer.restore():
         step, epoch = int(trainer.step.numpy()), int(trainer.epoch.numpy())
         log(f"resuming from step {step} (epoch {epoch + 1})")
+    # Workers on hosts that cannot read the chief's model directory would start over.
+    distribute.check_same_everywhere(
+        strategy, "step to resume from", trainer.step.numpy().tobytes()
+    )
     log(
         f"training on {len(train_ids)} pairs ({train_ids.tgt_tokens} target tokens), "
         f"dev {len(dev_ids)} pairs; vocabularies {src_tok.vocab_size}/{tgt_tok.vocab_size}"
     )
 
     def epoch_end(result: EpochResult) -> None:
-        summaries(result)
+        if summaries:
+            summaries(result)
         if on_epoch_end:
             on_epoch_end(result)
 
@@ -89,7 +102,12 @@ def train_translator(
         metric = config.train.early_stop_metric
         translator = Translator(trainer.model, src_tok, tgt_tok, config)
         dev_metric = evaluate.dev_metric(translator, dev.src, dev.tgt, metric)
-    return trainer.fit(train_ids, dev_ids, log=log, on_epoch_end=epoch_end, dev_metric=dev_metric)
+    try:
+        return trainer.fit(
+            train_ids, dev_ids, log=log, on_epoch_end=epoch_end, dev_metric=dev_metric
+        )
+    finally:
+        trainer.close()
 
 
 def _train_dev(splits: dict[str, Corpus], config: Config) -> tuple[Corpus, Corpus]:

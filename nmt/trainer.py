@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from nmt import distribute
 from nmt.config import Config
 from nmt.errors import Interrupted, NmtError
 from nmt.model import Seq2Seq, build_model, model_checkpoint
@@ -73,13 +75,29 @@ class Trainer:
     epoch, so re-running the same command resumes exactly where it stopped.
     """
 
-    def __init__(self, config: Config, model_dir: str | Path, model: Seq2Seq | None = None):
+    def __init__(
+        self,
+        config: Config,
+        model_dir: str | Path,
+        model: Seq2Seq | None = None,
+        strategy: tf.distribute.Strategy | None = None,
+    ):
         self.config = config
         self.model_dir = Path(model_dir)
-        self.model = model or build_model(config.model)
+        # None is TensorFlow's default strategy: one device, steps run as written.
+        self.strategy = strategy
+        self.chief = distribute.is_chief(strategy)
         t = config.train
-        self.optimizer = keras.optimizers.Adam(learning_rate=t.learning_rate)
-        self.optimizer.build(self.model.trainable_variables)
+        with self._scope():
+            self.model = model or build_model(config.model)
+            # Clipping inside the optimizer sees the global gradient (summed over
+            # replicas, unscaled under float16 loss scaling) whatever the strategy.
+            self.optimizer = keras.optimizers.Adam(
+                learning_rate=t.learning_rate, global_clipnorm=t.clip_norm or None
+            )
+            if keras.mixed_precision.dtype_policy().name == "mixed_float16":
+                self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
+            self.optimizer.build(self.model.trainable_variables)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -87,81 +105,141 @@ class Trainer:
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.checkpoint = model_checkpoint(
             self.model,
-            optimizer=self.optimizer,
+            # The inner optimizer: a loss scale is not worth restoring, and leaving it
+            # out lets a checkpoint resume in any precision.
+            optimizer=getattr(self.optimizer, "inner_optimizer", self.optimizer),
             step=self.step,
             epoch=self.epoch,
             batch_in_epoch=self.batch_in_epoch,
             best_dev_loss=self.best_dev_loss,
             bad_epochs=self.bad_epochs,
         )
+        self._write_dir = distribute.worker_dir(self.model_dir, strategy)
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self.model_dir / CHECKPOINT_DIR, max_to_keep=t.keep_checkpoints
+            self.checkpoint, self._write_dir / CHECKPOINT_DIR, max_to_keep=t.keep_checkpoints
         )
         # The dev BLEU/chrF of the best weights is saved with them, not in the training
         # checkpoint, so checkpoints written before it existed still resume.
         self.best_dev_metric = tf.Variable(-math.inf, dtype=tf.float64, trainable=False)
         self.best_manager = tf.train.CheckpointManager(
             model_checkpoint(self.model, best_dev_metric=self.best_dev_metric),
-            self.model_dir / BEST_DIR,
+            self._write_dir / BEST_DIR,
             max_to_keep=1,
         )
-        jit = t.jit_compile
+        jit = t.jit_compile and strategy is None
         self.train_step = tf.function(self._train_step, input_signature=BATCH_SPEC, jit_compile=jit)
         self.eval_step = tf.function(self._eval_step, input_signature=BATCH_SPEC, jit_compile=jit)
+        self._distributed_steps = None  # traced for the distributed dataset's element spec
         # XLA for the memory-bound ends of the step even when the step itself is not
         # compiled: fused, the loss over (b, t, v) logits and the Adam update of every
         # weight are each a few passes over memory instead of one per op (docs/speed.md).
         # The matmuls stay with TensorFlow's oneDNN kernels, faster on CPU than XLA's.
+        # Under a strategy the update runs in cross-replica context, which XLA cannot
+        # compile, so it stays a plain call there.
         self._loss = tf.function(masked_loss, jit_compile=True)
-        self._update = tf.function(self._apply_gradients, jit_compile=True)
+        self._update = (
+            tf.function(self._apply_gradients, jit_compile=True)
+            if strategy is None
+            else self._apply_gradients
+        )
+
+    def _scope(self):
+        return self.strategy.scope() if self.strategy else contextlib.nullcontext()
 
     def _train_step(self, src, tgt_in, tgt_out):
+        loss_sum, tokens, gradients = self._run(self._replica_gradients, src, tgt_in, tgt_out)
+        if self.strategy is not None:
+            pairs = [(g, v.value) for g, v in zip(gradients, self.model.trainable_variables)]
+            gradients = self.strategy.extended.batch_reduce_to("SUM", pairs)
+        self._update(gradients)
+        return loss_sum, tokens
+
+    def _replica_gradients(self, src, tgt_in, tgt_out):
+        """One replica's share: its loss sum and token count, and gradients of its
+        loss sum over the *global* token count, so summed over replicas they are the
+        gradients of the global mean whatever the number of replicas."""
+        context = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
             logits, _ = self.model((src, tgt_in), training=True)
             loss_sum, tokens = self._loss(logits, tgt_out, self.config.train.label_smoothing)
-            loss = loss_sum / tf.maximum(tokens, 1.0)
+            all_tokens = context.all_reduce("SUM", tokens) if self.strategy else tokens
+            loss = loss_sum / tf.maximum(all_tokens, 1.0)
+            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+                loss = self.optimizer.scale_loss(loss)
         variables = self.model.trainable_variables
         # Embedding gradients arrive as IndexedSlices with one row per token
         # occurrence; Keras's Adam applies such duplicates one by one, which
         # multiplies the step size of frequent tokens. Dense gradients give the
         # textbook update, and the table is small next to the step's matmuls.
-        self._update([tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)])
-        return loss_sum, tokens
+        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
+        return loss_sum, tokens, gradients
+
+    def _run(self, fn, *batch):
+        """``fn`` on every replica; its first two outputs summed over replicas."""
+        if self.strategy is None:
+            return fn(*batch)
+        loss_sum, tokens, *rest = self.strategy.run(fn, batch)
+        loss_sum = self.strategy.reduce("SUM", loss_sum, axis=None)
+        tokens = self.strategy.reduce("SUM", tokens, axis=None)
+        return loss_sum, tokens, *rest
 
     def _apply_gradients(self, gradients):
-        gradients, _ = tf.clip_by_global_norm(gradients, self.config.train.clip_norm)
         self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
 
     def _eval_step(self, src, tgt_in, tgt_out):
+        return self._run(self._replica_loss, src, tgt_in, tgt_out)
+
+    def _replica_loss(self, src, tgt_in, tgt_out):
         logits, _ = self.model((src, tgt_in), training=False)
         return self._loss(logits, tgt_out)
 
+    def _steps_for(self, data: tf.data.Dataset):
+        """The (train, eval) steps and the dataset to feed them, for this strategy."""
+        if self.strategy is None:
+            return self.train_step, self.eval_step, data
+        data = self.strategy.experimental_distribute_dataset(data)
+        if self._distributed_steps is None:
+            # One trace for every batch shape: the element spec has None lengths.
+            spec = list(data.element_spec)
+            self._distributed_steps = (
+                tf.function(self._train_step, input_signature=spec),
+                tf.function(self._eval_step, input_signature=spec),
+            )
+        return *self._distributed_steps, data
+
     def restore(self) -> bool:
         """Resume from the latest checkpoint, if any. Returns whether one was found."""
-        latest = self.manager.latest_checkpoint
+        # From the model directory, which other workers than the chief only read.
+        latest = tf.train.latest_checkpoint(self.model_dir / CHECKPOINT_DIR)
         if latest is None:
             return False
         try:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
-            best = self.best_manager.latest_checkpoint
+            best = tf.train.latest_checkpoint(self.model_dir / BEST_DIR)
             if best is not None:
                 metric = tf.train.Checkpoint(best_dev_metric=self.best_dev_metric)
                 metric.restore(best).expect_partial()
         except CHECKPOINT_ERRORS as exc:
             raise NmtError(
                 f"checkpoint {latest} cannot be restored ({type(exc).__name__}); it is corrupt "
-                "or from a different model: delete it to fall back to an older one, or use --overwrite"
+                "or from a different model: delete it to fall back to an older one, "
+                "or use --overwrite"
             ) from None
         return True
 
     def save(self) -> str:
         return self.manager.save(checkpoint_number=int(self.step.numpy()))
 
+    def close(self) -> None:
+        """Remove the scratch checkpoints of a worker other than the chief."""
+        distribute.discard_worker_dir(self._write_dir, self.model_dir)
+
     def evaluate(self, data: Encoded) -> float:
         """Mean per-token loss over a split."""
         total, tokens = 0.0, 0.0
-        for batch in batches(data, self.config.data):
-            loss_sum, count = self.eval_step(*batch)
+        _, eval_step, data = self._steps_for(batches(data, self.config.data))
+        for batch in data:
+            loss_sum, count = eval_step(*batch)
             total += float(loss_sum)
             tokens += float(count)
         return total / max(tokens, 1.0)
@@ -193,7 +271,9 @@ class Trainer:
                 stats = self._train_epoch(train, epoch, interrupt, log)
                 if interrupt.signal:
                     path = self.save()
-                    raise Interrupted(signal.Signals(interrupt.signal).name, path, int(self.step.numpy()))
+                    raise Interrupted(
+                        signal.Signals(interrupt.signal).name, path, int(self.step.numpy())
+                    )
                 dev_loss = self.evaluate(dev)
                 self.epoch.assign_add(1)
                 self.batch_in_epoch.assign(0)
@@ -231,15 +311,18 @@ class Trainer:
             result.best_dev_metric = float(self.best_dev_metric)
         return result
 
-    def _train_epoch(self, train: Encoded, epoch: int, interrupt, log) -> tuple[float, float, float]:
+    def _train_epoch(
+        self, train: Encoded, epoch: int, interrupt, log
+    ) -> tuple[float, float, float]:
         cfg = self.config
         skip = int(self.batch_in_epoch.numpy())
         # The seed depends on the epoch only, so a resumed epoch replays the same order.
         data = batches(train, cfg.data, shuffle=True, seed=cfg.train.seed * 1000 + epoch)
+        train_step, _, data = self._steps_for(data.skip(skip))
         total, tokens, start = 0.0, 0.0, time.perf_counter()
         progress = _Progress(f"epoch {epoch + 1}", log)
-        for batch in data.skip(skip):
-            loss_sum, count = self.train_step(*batch)
+        for batch in data:
+            loss_sum, count = train_step(*batch)
             loss_sum, count = float(loss_sum), float(count)
             if not math.isfinite(loss_sum):
                 raise NmtError(
@@ -280,10 +363,9 @@ class _Interruptible:
 
     def __enter__(self):
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            # Outside the main thread signals cannot be caught: leave them alone.
+            with contextlib.suppress(ValueError):
                 self._previous[sig] = signal.signal(sig, self._handle)
-            except ValueError:  # not the main thread: leave signals alone
-                pass
         return self
 
     def __exit__(self, *exc):

@@ -3,8 +3,15 @@
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from nmt.model import Seq2Seq
+
+# Two logical CPU devices, so that tf.distribute tests mirror over two replicas on
+# CPU. It must happen before TensorFlow initialises its devices, hence here.
+tf.config.set_logical_device_configuration(
+    tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
+)
 
 TINY_PAIRS = [
     ("Artificial Intelligence", "인공 지능"),

@@ -1,0 +1,226 @@
+"""tf.distribute and mixed precision: results must not depend on the strategy.
+
+conftest.py splits the CPU into two logical devices, so "mirrored" here runs two
+replicas; the multi-worker test starts two processes talking over loopback.
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nmt import distribute
+from nmt.config import Config
+from nmt.errors import NmtError
+from nmt.pipeline import encode
+from nmt.tokenizer import Tokenizer, train_sentencepiece
+from nmt.train import train_translator
+from nmt.trainer import Trainer
+from nmt.translator import Translator
+
+PAIRS = [
+    ("Artificial Intelligence", "인공 지능"),
+    ("Machine Learning", "기계 학습"),
+    ("I am a student.", "저는 학생입니다."),
+    ("Where is the station?", "역은 어디에 있어요?"),
+    ("Thank you.", "감사합니다."),
+    ("Good morning.", "좋은 아침이에요."),
+    ("See you tomorrow.", "내일 봐요."),
+]
+
+
+def config(**train) -> Config:
+    # Batches of 4 over 7 pairs: the last batch has 3 sentences, split 2 + 1, so
+    # the replicas see different token counts.
+    cfg = Config().override(
+        ["model.embedding_dim=16", "model.units=24", "model.attention_units=16",
+         "model.readout_dim=16", "model.dropout=0.0", "model.src_vocab_size=300",
+         "model.tgt_vocab_size=300", "data.batch_size=4", "train.learning_rate=0.01",
+         "train.patience=0", "train.checkpoint_every=0", "train.clip_norm=0.5"]
+    )  # fmt: skip
+    for key, value in train.items():
+        setattr(cfg.train, key, value)
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def data():
+    src = Tokenizer(train_sentencepiece([en for en, _ in PAIRS] * 10, 300))
+    tgt = Tokenizer(train_sentencepiece([ko for _, ko in PAIRS] * 10, 300))
+    cfg = config()
+    cfg.model.src_vocab_size, cfg.model.tgt_vocab_size = src.vocab_size, tgt.vocab_size
+    ids = encode([en for en, _ in PAIRS], [ko for _, ko in PAIRS], src, tgt, cfg.data)
+    return cfg, ids
+
+
+@pytest.fixture
+def float32_policy():
+    yield
+    keras.mixed_precision.set_dtype_policy("float32")
+
+
+def fit(cfg, ids, model_dir, strategy, epochs=2):
+    cfg.train.epochs = epochs
+    keras.utils.set_random_seed(0)
+    trainer = Trainer(cfg, model_dir, strategy=strategy)
+    result = trainer.fit(ids, ids, log=lambda message: None)
+    return trainer, result
+
+
+def test_mirrored_training_matches_one_device(tmp_path, data):
+    cfg, ids = data
+    strategy = distribute.make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    one, one_result = fit(cfg, ids, tmp_path / "one", None)
+    two, two_result = fit(cfg, ids, tmp_path / "two", strategy)
+    for a, b in zip(one_result.epochs, two_result.epochs):
+        assert a.train_loss == pytest.approx(b.train_loss, rel=1e-5)
+        assert a.dev_loss == pytest.approx(b.dev_loss, rel=1e-5)
+    for a, b in zip(one.model.weights, two.model.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=2e-5, err_msg=a.path)
+    # The mirrored checkpoint restores on the default strategy, optimizer included.
+    restored = Trainer(cfg, tmp_path / "two")
+    assert restored.restore()
+    assert int(restored.step.numpy()) == int(two.step.numpy())
+    for a, b in zip(two.model.weights, restored.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    inner = two.optimizer.variables
+    for a, b in zip(inner, restored.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_mirrored_run_translates_on_one_device(tmp_path):
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("".join(f"{en}\t{ko}\n" for en, ko in PAIRS), encoding="utf-8")
+    out = tmp_path / "model"
+    train_translator(
+        config(epochs=2, strategy="mirrored"), out, corpus=corpus, log=lambda message: None
+    )
+    translation = Translator.load(out).translate(["Thank you."])[0]
+    np.testing.assert_allclose(translation.attention.sum(axis=1), 1.0, atol=1e-5)
+    assert json.loads((out / "config.json").read_text())["train"]["strategy"] == "mirrored"
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision_trains_to_a_lower_loss(tmp_path, data, float32_policy, precision):
+    cfg, ids = data
+    distribute.set_precision(precision)
+    trainer, result = fit(cfg, ids, tmp_path, None, epochs=8)
+    assert trainer.model.decoder.compute_dtype == precision.removeprefix("mixed_")
+    assert all(v.dtype == "float32" for v in trainer.model.weights)
+    losses = [e.train_loss for e in result.epochs]
+    assert all(np.isfinite(losses)) and losses[-1] < 0.7 * losses[0]
+    # Variables are float32 and the loss scale is not checkpointed: a float32 run resumes.
+    keras.mixed_precision.set_dtype_policy("float32")
+    assert Trainer(cfg, tmp_path).restore()
+
+
+def test_bad_strategy_settings_are_one_line_errors(monkeypatch):
+    with pytest.raises(NmtError, match="train.strategy must be one of"):
+        Config().override(["train.strategy=tpu"]).validate()
+    with pytest.raises(NmtError, match="train.precision must be one of"):
+        Config().override(["train.precision=float16"]).validate()
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(NmtError, match="needs TF_CONFIG"):
+        distribute.make_strategy("multiworker")
+    for bad in ("{not json", '{"cluster": {}}', _tf_config([1, 2], 5)):
+        monkeypatch.setenv("TF_CONFIG", bad)
+        with pytest.raises(NmtError, match="TF_CONFIG"):
+            distribute.make_strategy("multiworker")
+
+
+def _tf_config(ports, index):
+    workers = [f"127.0.0.1:{port}" for port in ports]
+    return json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _train_command(corpus, out, strategy):
+    return [
+        sys.executable, "-m", "nmt", "train", "--corpus", str(corpus), "--out", str(out),
+        "--epochs", "2", "--strategy", strategy,
+        "--set", "model.embedding_dim=16", "--set", "model.units=24",
+        "--set", "model.attention_units=16", "--set", "model.readout_dim=16",
+        "--set", "model.dropout=0.0", "--set", "model.src_vocab_size=300",
+        "--set", "model.tgt_vocab_size=300", "--set", "data.batch_size=4",
+        "--set", "train.learning_rate=0.01", "--set", "train.patience=0",
+    ]  # fmt: skip
+
+
+def _losses(stderr):
+    found = re.findall(r"train loss ([\d.]+), dev loss ([\d.]+)", stderr)
+    return [tuple(map(float, pair)) for pair in found]
+
+
+def test_two_workers_on_loopback_agree_with_one_process(tmp_path):
+    """Two local processes as a MultiWorkerMirroredStrategy cluster: same losses as
+    one process on the same global batches, and only the chief writes."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    text = "".join(f"{en}\t{ko}\n" for en, ko in PAIRS)
+    (corpus / "train.tsv").write_text(text, encoding="utf-8")
+    (corpus / "dev.tsv").write_text(text, encoding="utf-8")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    single = subprocess.run(
+        _train_command(corpus, tmp_path / "single", "default"),
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert single.returncode == 0, single.stderr[-2000:]
+    ports = _free_ports(2)
+    workers = [
+        subprocess.Popen(
+            _train_command(corpus, tmp_path / f"worker{i}", "multiworker"),
+            env={**env, "TF_CONFIG": _tf_config(ports, i)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    try:
+        outputs = [w.communicate(timeout=300) for w in workers]
+    finally:
+        for w in workers:
+            w.kill()
+    for w, (_, stderr) in zip(workers, outputs):
+        assert w.returncode == 0, stderr[-2000:]
+    expected = _losses(single.stderr)
+    assert len(expected) == 2
+    for _, stderr in outputs:
+        np.testing.assert_allclose(_losses(stderr), expected, atol=2e-4)
+    chief, other = tmp_path / "worker0", tmp_path / "worker1"
+    assert (chief / "checkpoints").is_dir() and (chief / "config.json").is_file()
+    assert not other.exists() or not any(other.iterdir())
+    assert Translator.load(chief).translate(["Thank you."])[0].text is not None
+
+
+def test_only_the_chief_writes(monkeypatch):
+    resolver = tf.distribute.cluster_resolver.SimpleClusterResolver
+    spec = tf.train.ClusterSpec({"worker": ["a:1", "b:2"]})
+
+    class Fake:
+        def __init__(self, task_type, task_id, cluster=spec):
+            self.cluster_resolver = resolver(cluster, task_type=task_type, task_id=task_id)
+
+    assert distribute.is_chief(None)
+    assert distribute.is_chief(Fake("worker", 0))
+    assert not distribute.is_chief(Fake("worker", 1))
+    with_chief = tf.train.ClusterSpec({"chief": ["c:0"], "worker": ["a:1"]})
+    assert distribute.is_chief(Fake("chief", 0, with_chief))
+    assert not distribute.is_chief(Fake("worker", 0, with_chief))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nmt import lstm
+
 PAD_ID = 0
 
 
@@ -21,7 +23,10 @@ class Encoder(keras.layers.Layer):
     The LSTMs keep Keras's default activations, no recurrent dropout and no
     unrolling, and sources are right-padded, which is what makes them eligible
     for the fused cuDNN kernel on a GPU. Dropout is applied between layers
-    instead of inside them for the same reason.
+    instead of inside them for the same reason. On CPU the layers' own weights are
+    run by ``nmt.lstm`` instead, whose hand-written backward pass is faster than
+    TensorFlow's gradient of the Keras loop and computes the same function
+    (``lstm.supports`` says when; ``tests/test_lstm.py`` checks it).
 
     Args:
         vocab_size: Source vocabulary size ``v``.
@@ -85,7 +90,10 @@ class Encoder(keras.layers.Layer):
         for i, rnn in enumerate(self.rnns):
             if i:
                 x = self.dropout_layer(x, training=training)
-            outputs = rnn(x, mask=mask, training=training)
+            if lstm.supports(rnn):
+                outputs = lstm.run(rnn, x, mask)
+            else:
+                outputs = rnn(x, mask=mask, training=training)
             x, states = outputs[0], outputs[1:]
         if self.bidirectional:
             # Bidirectional returns (h_fw, c_fw, h_bw, c_bw).

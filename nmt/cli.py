@@ -258,14 +258,14 @@ def _run_export(args) -> int:
 
 
 def _add_synthetic(sub) -> None:
-    from nmt import synthetic
+    from nmt import synthetic_cli
 
     p = sub.add_parser(
         "synthetic",
-        help="the LSTM-attention experiment on random sequences (step 10 carries the label)",
+        help="the LSTM-attention experiment on random sequences (one step carries the label)",
     )
-    synthetic.add_arguments(p)
-    p.set_defaults(run=synthetic.main)
+    synthetic_cli.add_arguments(p)
+    p.set_defaults(run=synthetic_cli.main)
 
 
 def _add_bench(sub) -> None:

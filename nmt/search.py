@@ -14,8 +14,9 @@ def max_lengths(src_ids, a: float, b: int):
     Tying the limit to the source length is what keeps a confused model from
     emitting an unbounded run of repeats.
     """
-    src_len = tf.reduce_sum(tf.cast(src_ids != PAD_ID, tf.float32), axis=1)
-    return tf.cast(tf.floor(a * src_len), tf.int32) + b
+    # float64: in float32, 1.1 * 10 floors to 10, not Python's 11.
+    src_len = tf.reduce_sum(tf.cast(src_ids != PAD_ID, tf.float64), axis=1)
+    return tf.cast(tf.floor(tf.constant(a, tf.float64) * src_len), tf.int32) + b
 
 
 def greedy_search(model, src_ids, limits):

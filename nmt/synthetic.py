@@ -13,13 +13,10 @@ LSTM output after the label column carries the label too; docs/synthetic.md has 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -28,31 +25,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from nmt.attention import AdditiveAttention
-from nmt.errors import NmtError
+from nmt.synthetic_cli import SyntheticConfig, check
 
-VARIANTS = ("after", "before", "dense", "additive", "additive-lstm")
 FEATURES = 2  # per time step, for the recurrent variants
 UNITS = 32
-PLOT_FORMATS = (".png", ".svg", ".pdf")
-
-
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Data, training and read-out settings; field names are the CLI flags."""
-
-    samples: int = 300_000
-    epochs: int = 1
-    batch_size: int = 128
-    validation_split: float = 0.1
-    column: int = 10
-    seed: int = 0
-    time_steps: int = 20
-    input_dims: int = 32
-    readout_samples: int = 50
-    learning_rate: float = 1e-3
-    # Compiled-step settings, measured on a 2-core CPU (docs/synthetic.md).
-    jit: bool = False
-    steps_per_execution: int = 32
 
 
 @dataclass(frozen=True)
@@ -76,26 +52,6 @@ class SyntheticResult:
         if self.reference_seconds is not None:
             data["ratio"] = self.seconds / self.reference_seconds
         return data
-
-
-def check(variant: str, config: SyntheticConfig) -> None:
-    """Raise ``NmtError`` for settings the experiment cannot run with."""
-    if variant not in VARIANTS:
-        raise NmtError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    flag, width = ("--input-dims", config.input_dims)
-    if variant != "dense":
-        flag, width = ("--time-steps", config.time_steps)
-    if not 0 <= config.column < width:
-        raise NmtError(
-            f"--column {config.column} is outside [0, {width}) for variant {variant} "
-            f"({flag} {width})"
-        )
-    validation = int(config.samples * config.validation_split)
-    if not 1 <= validation < config.samples:
-        raise NmtError(
-            f"--validation-split {config.validation_split} of --samples {config.samples} "
-            "leaves no validation or no training samples"
-        )
 
 
 def make_data(
@@ -240,13 +196,14 @@ def fit(variant: str, config: SyntheticConfig, x, y, keras_defaults: bool = Fals
 
 
 def run(
-    variant: str, config: SyntheticConfig = SyntheticConfig(), compare_keras: bool = False
+    variant: str, config: SyntheticConfig | None = None, compare_keras: bool = False
 ) -> SyntheticResult:
     """Train one variant and read its attention out on fresh samples.
 
     With ``compare_keras`` the same model is then trained again on the same data with Keras'
     compile defaults, and that wall time is ``reference_seconds``.
     """
+    config = config or SyntheticConfig()
     check(variant, config)
     rng = np.random.default_rng(config.seed)
     x, y = make_data(variant, config.samples, config, rng)
@@ -285,92 +242,3 @@ def attention_figure(results: list[SyntheticResult]) -> Figure:
         ax.set_visible(False)
     figure.suptitle("Attention on fresh samples (red: the column holding the label)")
     return figure
-
-
-def check_plot_path(path: Path) -> None:
-    """Raise ``NmtError`` before training if the figure could not be written to ``path``."""
-    if path.suffix.lower() not in PLOT_FORMATS:
-        raise NmtError(f"cannot write plot {path}: use a .png, .svg or .pdf file name")
-    if not path.parent.is_dir():
-        raise NmtError(f"cannot write plot {path}: directory {path.parent} does not exist")
-
-
-def format_result(result: SyntheticResult) -> str:
-    """One row of the text table that ``main`` prints."""
-    row = (
-        f"{result.variant:<14}{result.accuracy:>9.4f}{result.val_accuracy:>9.4f}"
-        f"{result.argmax:>7d}{result.mass_at_column:>9.3f}{result.seconds:>9.1f}"
-    )
-    if result.reference_seconds is not None:
-        ratio = result.seconds / result.reference_seconds
-        row += f"{result.reference_seconds:>9.1f}{ratio:>7.2f}"
-    return row
-
-
-def _at_least(low, kind=int):
-    """An argparse ``type=`` that rejects values below ``low`` (exclusive for floats)."""
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
-        if value < low or (kind is float and value == low):
-            raise argparse.ArgumentTypeError(
-                f"{text} must be {'>' if kind is float else '>='} {low}"
-            )
-        return value
-
-    return parse
-
-
-def _fraction(text: str) -> float:
-    value = _at_least(0.0, float)(text)
-    if value >= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} must be below 1")
-    return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``nmt synthetic``; defaults come from ``SyntheticConfig``."""
-    d = SyntheticConfig()
-    add = parser.add_argument
-    add("--variant", choices=(*VARIANTS, "all"), default="all", help="model to train (all: each)")
-    add("--samples", type=_at_least(10), default=d.samples, help="training + validation samples")
-    add("--epochs", type=_at_least(1), default=d.epochs)
-    add("--batch-size", type=_at_least(1), default=d.batch_size)
-    add("--validation-split", type=_fraction, default=d.validation_split)
-    add("--column", type=_at_least(0), default=d.column, help="index holding the label")
-    add("--seed", type=int, default=d.seed)
-    add("--time-steps", type=_at_least(1), default=d.time_steps)
-    add("--input-dims", type=_at_least(1), default=d.input_dims, help="features of 'dense'")
-    add("--readout-samples", type=_at_least(1), default=d.readout_samples)
-    add("--learning-rate", type=_at_least(0.0, float), default=d.learning_rate)
-    add("--jit", action=argparse.BooleanOptionalAction, default=d.jit, help="XLA train steps")
-    add("--steps-per-execution", type=_at_least(1), default=d.steps_per_execution)
-    add("--plot", type=Path, metavar="FILE", help="write the attention bar charts (.png/.svg/.pdf)")
-    add("--json", action="store_true", help="print one JSON object per line, one per variant")
-    add("--compare-keras", action="store_true", help="also time Keras' compile defaults")
-
-
-def main(args: argparse.Namespace) -> int:
-    """Train the chosen variants, print a row (or a JSON line) as each finishes, then plot."""
-    config = SyntheticConfig(
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig)}
-    )
-    variants = VARIANTS if args.variant == "all" else (args.variant,)
-    for variant in variants:
-        check(variant, config)
-    if args.plot is not None:
-        check_plot_path(args.plot)
-    if not args.json:
-        header = f"{'variant':<14}{'acc':>9}{'val_acc':>9}{'argmax':>7}{'mass':>9}{'seconds':>9}"
-        print(header + (f"{'keras_s':>9}{'ratio':>7}" if args.compare_keras else ""), flush=True)
-    results = []
-    for variant in variants:
-        results.append(run(variant, config, compare_keras=args.compare_keras))
-        row = json.dumps(results[-1].to_json()) if args.json else format_result(results[-1])
-        print(row, flush=True)  # a full run takes minutes: show each variant as it ends
-    if args.plot is not None:
-        attention_figure(results).savefig(args.plot)
-    return 0

@@ -7,16 +7,18 @@ from pathlib import Path
 # Run from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nmt import synthetic  # noqa: E402
+from nmt import synthetic_cli  # noqa: E402
 from nmt.errors import NmtError  # noqa: E402
 
 
 def cli() -> int:
-    parser = argparse.ArgumentParser(prog="synthetic", description=synthetic.__doc__.split("\n")[0])
-    synthetic.add_arguments(parser)
+    parser = argparse.ArgumentParser(
+        prog="synthetic", description="The LSTM-attention experiment on random sequences"
+    )
+    synthetic_cli.add_arguments(parser)
     args = parser.parse_args()
     try:
-        return synthetic.main(args)
+        return synthetic_cli.main(args)
     except NmtError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2

@@ -1,5 +1,7 @@
 """Greedy search checked against teacher forcing on its own output."""
 
+import math
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -59,6 +61,15 @@ def test_max_lengths():
     np.testing.assert_array_equal(max_lengths(src, 0.0, 5), [5, 5, 5])
     np.testing.assert_array_equal(max_lengths(src, 2.0, 1), 2 * real + 1)
     assert max_lengths(src, 1.5, 2).dtype == tf.int32
+
+
+def test_max_lengths_floor_like_python():
+    # In float32, 2.3 * 50 is 114.99999: the limit must be Python's floor, 115.
+    lengths = np.arange(1, 80)
+    src = (np.arange(79)[None, :] < lengths[:, None]).astype(np.int32)
+    for a in (0.7, 1.1, 1.2, 1.3, 2.3):
+        expected = [math.floor(a * n) + 3 for n in lengths]
+        np.testing.assert_array_equal(max_lengths(src, a, 3), expected, err_msg=str(a))
 
 
 def test_fixture_covers_both_endings(model, src, result):

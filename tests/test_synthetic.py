@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nmt import synthetic
+from nmt import synthetic, synthetic_cli
 from nmt.errors import NmtError
-from nmt.synthetic import SyntheticConfig, SyntheticResult
+from nmt.synthetic import SyntheticResult
+from nmt.synthetic_cli import SyntheticConfig
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "synthetic.py"
 # Small but reliable: a larger step than the default makes a few thousand samples enough.
@@ -29,7 +30,7 @@ def test_make_data_writes_the_label_into_the_column_only(variant):
     assert not np.isin(x[:, 4], (0.0, 1.0)).all()
 
 
-@pytest.mark.parametrize("variant", synthetic.VARIANTS)
+@pytest.mark.parametrize("variant", synthetic_cli.VARIANTS)
 def test_attention_model_gives_a_distribution_per_sample(variant):
     config = SyntheticConfig(time_steps=7, input_dims=9, column=2)
     model, attention_model = synthetic.build_model(variant, config)
@@ -56,20 +57,20 @@ def test_step_annotations_are_per_step_and_round_trip_their_config():
 
 def test_check_names_the_flag_at_fault():
     with pytest.raises(NmtError, match="--column 20 is outside"):
-        synthetic.check("before", SyntheticConfig(column=20))
-    synthetic.check("dense", SyntheticConfig(column=20))  # 32 input dims
+        synthetic_cli.check("before", SyntheticConfig(column=20))
+    synthetic_cli.check("dense", SyntheticConfig(column=20))  # 32 input dims
     with pytest.raises(NmtError, match="--input-dims"):
-        synthetic.check("dense", SyntheticConfig(column=20, input_dims=16))
+        synthetic_cli.check("dense", SyntheticConfig(column=20, input_dims=16))
     with pytest.raises(NmtError, match="--validation-split"):
-        synthetic.check("after", SyntheticConfig(samples=10, validation_split=0.05))
+        synthetic_cli.check("after", SyntheticConfig(samples=10, validation_split=0.05))
 
 
 def test_plot_path_is_checked_before_training(tmp_path):
     with pytest.raises(NmtError, match="attention.jpg"):
-        synthetic.check_plot_path(tmp_path / "attention.jpg")
+        synthetic_cli.check_plot_path(tmp_path / "attention.jpg")
     with pytest.raises(NmtError, match="does not exist"):
-        synthetic.check_plot_path(tmp_path / "missing" / "attention.png")
-    synthetic.check_plot_path(tmp_path / "attention.PDF")
+        synthetic_cli.check_plot_path(tmp_path / "missing" / "attention.png")
+    synthetic_cli.check_plot_path(tmp_path / "attention.PDF")
 
 
 def test_figure_has_one_chart_per_variant_and_highlights_the_column(tmp_path):
@@ -104,7 +105,7 @@ def test_attention_finds_the_label_column(variant, column):
 
 def parse(*flags):
     parser = argparse.ArgumentParser()
-    synthetic.add_arguments(parser)
+    synthetic_cli.add_arguments(parser)
     return parser.parse_args(flags)
 
 
@@ -130,7 +131,7 @@ def test_flags_fill_the_config_and_main_checks_it_before_training():
     args = parse("--column", "20", "--no-jit", "--steps-per-execution", "4")
     assert args.steps_per_execution == 4 and args.jit is False
     with pytest.raises(NmtError, match="--column 20"):
-        synthetic.main(args)
+        synthetic_cli.main(args)
 
 
 def run_script(*flags):

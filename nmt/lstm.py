@@ -112,14 +112,7 @@ def sequence(cell, x, mask, zero_masked):
         def step(carry, inputs):
             h, c = carry[:2]
             z_t, keep_t = inputs
-            z = z_t + tf.matmul(h, recurrent)
-            i, f, g, o = tf.split(z, 4, axis=-1)
-            i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
-            c_new = f * c + i * g
-            tanh_c = tf.tanh(c_new)
-            h_new = o * tanh_c
-            gates = tf.concat([i, f, g, o], axis=-1)
-            return tf.where(keep_t, h_new, h), tf.where(keep_t, c_new, c), gates, tanh_c
+            return _cell(z_t + tf.matmul(h, recurrent), h, c, keep_t)
 
         # (s, b, 4u): the input half of every step, one matmul.
         z = tf.reshape(tf.matmul(_rows(xs), kernel) + bias, [tf.shape(xs)[0], batch, -1])
@@ -163,19 +156,10 @@ def _backward(saved, keep, xs, kernel, recurrent, d_outputs, d_h, d_c):
     real = tf.cast(keep, tf.float32)  # (s, b, 1)
 
     def body(t, dh, dc, d_gates):
-        i, f, g, o = tf.split(gates[t], 4, axis=-1)
-        tanh_c = tanh_cs[t]
-        dh = dh + d_outputs[t]
-        # Only a real step's own update receives gradient; a masked one passes it on.
-        dh_new, dc_new = dh * real[t], dc * real[t]
-        dc_new = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
-        dz = tf.concat(
-            [dc_new * g * i * (1.0 - i), dc_new * c_prev[t] * f * (1.0 - f),
-             dc_new * i * (1.0 - g * g), dh_new * tanh_c * o * (1.0 - o)],
-            axis=-1,
-        )  # fmt: skip
-        dh = tf.matmul(dz, recurrent_t) + (dh - dh_new)
-        dc = dc_new * f + (dc - dc * real[t])
+        dz, dh_passed, dc = _cell_backward(
+            dh + d_outputs[t], dc, gates[t], tanh_cs[t], c_prev[t], real[t]
+        )
+        dh = tf.matmul(dz, recurrent_t) + dh_passed
         return t - 1, dh, dc, d_gates.write(t, dz)
 
     d_h = tf.zeros_like(zero) if d_h is None else d_h
@@ -193,6 +177,42 @@ def _backward(saved, keep, xs, kernel, recurrent, d_outputs, d_h, d_c):
     d_bias = tf.reduce_sum(d_rows, axis=0)
     d_xs = tf.reshape(tf.matmul(d_rows, tf.transpose(kernel)), tf.shape(xs))  # (s, b, e)
     return tf.transpose(d_xs, (1, 0, 2)), d_kernel, d_recurrent, d_bias
+
+
+def _cell(z, h, c, keep):
+    """One step's gates and new state from its pre-activations ``z`` ``(b, 4u)``.
+
+    Returns:
+        ``(h, c, gates, tanh_c)``: the carried state (the old one where ``keep`` is
+        False), the activated gates ``i, f, g, o`` ``(b, 4u)`` and ``tanh(c_new)``.
+    """
+    i, f, g, o = tf.split(z, 4, axis=-1)
+    i, f, g, o = tf.sigmoid(i), tf.sigmoid(f), tf.tanh(g), tf.sigmoid(o)
+    c_new = f * c + i * g
+    tanh_c = tf.tanh(c_new)
+    h_new = o * tanh_c
+    gates = tf.concat([i, f, g, o], axis=-1)
+    return tf.where(keep, h_new, h), tf.where(keep, c_new, c), gates, tanh_c
+
+
+def _cell_backward(dh, dc, gates, tanh_c, c_prev, real):
+    """``_cell``'s backward: the gradient of the pre-activations, and what passes by.
+
+    ``real`` is 1.0 at a real step and 0.0 at a masked one, where the gradient of
+    the state goes straight to the previous state.
+
+    Returns:
+        ``(dz (b, 4u), dh passed to h_{t-1} besides dz·Uᵀ, dc for c_{t-1})``.
+    """
+    i, f, g, o = tf.split(gates, 4, axis=-1)
+    dh_new, dc_new = dh * real, dc * real
+    dc_new = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
+    dz = tf.concat(
+        [dc_new * g * i * (1.0 - i), dc_new * c_prev * f * (1.0 - f),
+         dc_new * i * (1.0 - g * g), dh_new * tanh_c * o * (1.0 - o)],
+        axis=-1,
+    )  # fmt: skip
+    return dz, dh - dh_new, dc_new * f + (dc - dc * real)
 
 
 def _rows(x):

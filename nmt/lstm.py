@@ -115,7 +115,7 @@ def sequence(cell, x, mask, zero_masked):
             return _cell(z_t + tf.matmul(h, recurrent), h, c, keep_t)
 
         # (s, b, 4u): the input half of every step, one matmul.
-        z = tf.reshape(tf.matmul(_rows(xs), kernel) + bias, [tf.shape(xs)[0], batch, -1])
+        z = tf.reshape(tf.matmul(_rows(xs), kernel) + bias, [tf.shape(xs)[0], batch, 4 * units])
         initial = (zeros, zeros, tf.zeros([batch, 4 * units]), zeros)
         saved = tf.scan(step, (z, keep), initializer=initial)
         hs, cs = saved[:2]

@@ -118,3 +118,13 @@ def test_unsupported_layers_fall_back():
     assert not lstm.supports(built(lstm_layer(go_backwards=True)))
     assert not lstm.supports(built(keras.layers.Bidirectional(lstm_layer(), merge_mode="sum")))
     assert not lstm.supports(built(lstm_layer(dtype="mixed_float16")))
+
+
+def test_empty_batch(make_model):
+    """A replica of a distributed step can get no sentences at all."""
+    encoder = make_model(scale=0.5, bidirectional=True).encoder
+    src = np.zeros((0, 5), np.int32)
+    run = tf.function(encoder_outputs_and_gradients, autograph=False)
+    (values, h, _), gradients = run(encoder, tf.constant(src))
+    assert values.shape == (0, 5, 12) and h.shape == (0, 12)
+    assert not any(np.any(g.numpy()) for g in gradients)

@@ -103,9 +103,13 @@ def train_translator(
         translator = Translator(trainer.model, src_tok, tgt_tok, config)
         dev_metric = evaluate.dev_metric(translator, dev.src, dev.tgt, metric)
     try:
-        return trainer.fit(
+        result = trainer.fit(
             train_ids, dev_ids, log=log, on_epoch_end=epoch_end, dev_metric=dev_metric
         )
+        # Also a barrier: a worker that exits while another is still in a collective
+        # makes that one fail (tensorflow#58434).
+        distribute.check_same_everywhere(strategy, "final step", trainer.step.numpy().tobytes())
+        return result
     finally:
         trainer.close()
 

@@ -194,18 +194,30 @@ class Trainer:
         return self._loss(logits, tgt_out)
 
     def _steps_for(self, data: tf.data.Dataset):
-        """The (train, eval) steps and the dataset to feed them, for this strategy."""
+        """The train and eval steps and the dataset to feed them, for this strategy.
+
+        The train step here is ``step(batch, signal) -> (loss_sum, tokens, stop)``:
+        under a strategy, a signal that reached any worker stops every worker after
+        the same step, so they save together instead of waiting on each other.
+        """
         if self.strategy is None:
-            return self.train_step, self.eval_step, data
+            return (lambda batch, sig: (*self.train_step(*batch), sig)), self.eval_step, data
         data = self.strategy.experimental_distribute_dataset(data)
         if self._distributed_steps is None:
             # One trace for every batch shape: the element spec has None lengths.
             spec = list(data.element_spec)
+            signal_spec = tf.TensorSpec([], tf.int32)
             self._distributed_steps = (
-                tf.function(self._train_step, input_signature=spec),
+                tf.function(self._train_step_or_stop, input_signature=[*spec, signal_spec]),
                 tf.function(self._eval_step, input_signature=spec),
             )
-        return *self._distributed_steps, data
+        train_step, eval_step = self._distributed_steps
+        return (lambda batch, sig: train_step(*batch, sig)), eval_step, data
+
+    def _train_step_or_stop(self, src, tgt_in, tgt_out, sig):
+        loss_sum, tokens = self._train_step(src, tgt_in, tgt_out)
+        signals = self.strategy.run(lambda: tf.identity(sig))
+        return loss_sum, tokens, self.strategy.reduce("SUM", signals, axis=None)
 
     def restore(self) -> bool:
         """Resume from the latest checkpoint, if any. Returns whether one was found."""
@@ -322,8 +334,10 @@ class Trainer:
         total, tokens, start = 0.0, 0.0, time.perf_counter()
         progress = _Progress(f"epoch {epoch + 1}", log)
         for batch in data:
-            loss_sum, count = train_step(*batch)
+            loss_sum, count, stop = train_step(batch, tf.constant(interrupt.signal, tf.int32))
             loss_sum, count = float(loss_sum), float(count)
+            if int(stop) and not interrupt.signal:
+                interrupt.signal = signal.SIGTERM  # another worker was stopped
             if not math.isfinite(loss_sum):
                 raise NmtError(
                     f"training diverged: loss is {loss_sum} at step {int(self.step.numpy()) + 1}; "

@@ -7,9 +7,11 @@ replicas; the multi-worker test starts two processes talking over loopback.
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import keras
 import numpy as np
@@ -168,24 +170,22 @@ def _losses(stderr):
     return [tuple(map(float, pair)) for pair in found]
 
 
-def test_two_workers_on_loopback_agree_with_one_process(tmp_path):
-    """Two local processes as a MultiWorkerMirroredStrategy cluster: same losses as
-    one process on the same global batches, and only the chief writes."""
+@pytest.fixture
+def corpus_dir(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     text = "".join(f"{en}\t{ko}\n" for en, ko in PAIRS)
     (corpus / "train.tsv").write_text(text, encoding="utf-8")
     (corpus / "dev.tsv").write_text(text, encoding="utf-8")
+    return corpus
+
+
+def _start_workers(corpus, tmp_path, *extra):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    single = subprocess.run(
-        _train_command(corpus, tmp_path / "single", "default"),
-        env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert single.returncode == 0, single.stderr[-2000:]
     ports = _free_ports(2)
-    workers = [
+    return [
         subprocess.Popen(
-            _train_command(corpus, tmp_path / f"worker{i}", "multiworker"),
+            [*_train_command(corpus, tmp_path / f"worker{i}", "multiworker"), *extra],
             env={**env, "TF_CONFIG": _tf_config(ports, i)},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -193,21 +193,54 @@ def test_two_workers_on_loopback_agree_with_one_process(tmp_path):
         )  # fmt: skip
         for i in range(2)
     ]
+
+
+def _finish(workers, timeout=300):
     try:
-        outputs = [w.communicate(timeout=300) for w in workers]
+        return [w.communicate(timeout=timeout)[1] for w in workers]
     finally:
         for w in workers:
             w.kill()
-    for w, (_, stderr) in zip(workers, outputs):
-        assert w.returncode == 0, stderr[-2000:]
+
+
+def test_two_workers_on_loopback_agree_with_one_process(tmp_path, corpus_dir):
+    """Two local processes as a MultiWorkerMirroredStrategy cluster: same losses as
+    one process on the same global batches, and only the chief writes."""
+    single = subprocess.run(
+        _train_command(corpus_dir, tmp_path / "single", "default"),
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert single.returncode == 0, single.stderr[-2000:]
+    workers = _start_workers(corpus_dir, tmp_path)
+    outputs = _finish(workers)
+    for w, stderr in zip(workers, outputs):
+        assert w.returncode == 0, "\n\n".join(e[-3000:] for e in outputs)
     expected = _losses(single.stderr)
     assert len(expected) == 2
-    for _, stderr in outputs:
+    for stderr in outputs:
         np.testing.assert_allclose(_losses(stderr), expected, atol=2e-4)
     chief, other = tmp_path / "worker0", tmp_path / "worker1"
     assert (chief / "checkpoints").is_dir() and (chief / "config.json").is_file()
     assert not other.exists() or not any(other.iterdir())
     assert Translator.load(chief).translate(["Thank you."])[0].text is not None
+
+
+def test_a_signal_to_one_worker_stops_both_after_a_checkpoint(tmp_path, corpus_dir):
+    workers = _start_workers(corpus_dir, tmp_path, "--epochs", "500")
+    chief_log = tmp_path / "worker0" / "checkpoints" / "checkpoint"
+    deadline = time.monotonic() + 240
+    while not chief_log.exists() and time.monotonic() < deadline:  # an epoch has ended
+        time.sleep(0.2)
+    workers[1].send_signal(signal.SIGTERM)
+    outputs = _finish(workers)
+    for w, stderr in zip(workers, outputs):
+        assert w.returncode == 130, stderr[-2000:]
+        assert "saved checkpoint" in stderr
+    step = int(re.search(r"at step (\d+)", outputs[0]).group(1))
+    assert tf.train.latest_checkpoint(str(tmp_path / "worker0" / "checkpoints")).endswith(
+        f"ckpt-{step}"
+    )
 
 
 def test_only_the_chief_writes(monkeypatch):

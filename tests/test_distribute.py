@@ -17,6 +17,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_cli import TINY
+from test_trainer import PAIRS as TRAINER_PAIRS
+from test_trainer import tiny_config
 
 from nmt import distribute
 from nmt.config import Config
@@ -27,29 +30,13 @@ from nmt.train import train_translator
 from nmt.trainer import Trainer
 from nmt.translator import Translator
 
-PAIRS = [
-    ("Artificial Intelligence", "인공 지능"),
-    ("Machine Learning", "기계 학습"),
-    ("I am a student.", "저는 학생입니다."),
-    ("Where is the station?", "역은 어디에 있어요?"),
-    ("Thank you.", "감사합니다."),
-    ("Good morning.", "좋은 아침이에요."),
-    ("See you tomorrow.", "내일 봐요."),
-]
+# Seven pairs in batches of at most 4 (by length): odd batch sizes split unevenly
+# over two replicas, so they see different token counts, or one of them none.
+PAIRS = [*TRAINER_PAIRS, ("See you tomorrow.", "내일 봐요.")]
 
 
 def config(**train) -> Config:
-    # Batches of 4 over 7 pairs: the last batch has 3 sentences, split 2 + 1, so
-    # the replicas see different token counts.
-    cfg = Config().override(
-        ["model.embedding_dim=16", "model.units=24", "model.attention_units=16",
-         "model.readout_dim=16", "model.dropout=0.0", "model.src_vocab_size=300",
-         "model.tgt_vocab_size=300", "data.batch_size=4", "train.learning_rate=0.01",
-         "train.patience=0", "train.checkpoint_every=0", "train.clip_norm=0.5"]
-    )  # fmt: skip
-    for key, value in train.items():
-        setattr(cfg.train, key, value)
-    return cfg
+    return tiny_config(**{"clip_norm": 0.5, **train})  # low enough to clip, at times
 
 
 @pytest.fixture(scope="module")
@@ -156,12 +143,7 @@ def _free_ports(n):
 def _train_command(corpus, out, strategy):
     return [
         sys.executable, "-m", "nmt", "train", "--corpus", str(corpus), "--out", str(out),
-        "--epochs", "2", "--strategy", strategy,
-        "--set", "model.embedding_dim=16", "--set", "model.units=24",
-        "--set", "model.attention_units=16", "--set", "model.readout_dim=16",
-        "--set", "model.dropout=0.0", "--set", "model.src_vocab_size=300",
-        "--set", "model.tgt_vocab_size=300", "--set", "data.batch_size=4",
-        "--set", "train.learning_rate=0.01", "--set", "train.patience=0",
+        "--epochs", "2", "--strategy", strategy, *TINY,
     ]  # fmt: skip
 
 
@@ -214,7 +196,7 @@ def test_two_workers_on_loopback_agree_with_one_process(tmp_path, corpus_dir):
     assert single.returncode == 0, single.stderr[-2000:]
     workers = _start_workers(corpus_dir, tmp_path)
     outputs = _finish(workers)
-    for w, stderr in zip(workers, outputs):
+    for w in workers:
         assert w.returncode == 0, "\n\n".join(e[-3000:] for e in outputs)
     expected = _losses(single.stderr)
     assert len(expected) == 2

@@ -239,6 +239,11 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp creates 0600; give the file the mode open() would have given it, so
+        # a model directory can be shared (e.g. by the workers of a multi-worker run).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from nmt.config import Config, load_config, load_model_config, save_config
+from nmt.config import Config, atomic_write, load_config, load_model_config, save_config
 from nmt.errors import NmtError
 
 
@@ -78,3 +78,11 @@ def test_model_dir_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(data))
     with pytest.raises(NmtError, match="format version 999"):
         load_model_config(tmp_path)
+
+
+def test_atomic_write_gives_the_mode_open_would(tmp_path):
+    atomic_write(tmp_path / "a.json", "{}")
+    (tmp_path / "b.json").write_text("{}")
+    assert (tmp_path / "a.json").read_text() == "{}"
+    assert (tmp_path / "a.json").stat().st_mode == (tmp_path / "b.json").stat().st_mode
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]  # no leftovers

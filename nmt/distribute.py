@@ -7,6 +7,7 @@ before writing anything; everything else is TensorFlow's own ``tf.distribute``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -100,6 +101,32 @@ def worker_dir(model_dir: Path, strategy: tf.distribute.Strategy | None) -> Path
 def discard_worker_dir(path: Path, model_dir: Path) -> None:
     if path != model_dir:
         shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def peers_lost_as_error(strategy: tf.distribute.Strategy | None):
+    """Turn a lost worker into a one-line ``NmtError`` on the workers left.
+
+    When a worker dies (``kill -9``, a lost host), the others' collectives fail once
+    TensorFlow's coordination service misses its heartbeats; the checkpoints the chief
+    wrote before are complete, so restarting every worker resumes from the last one.
+    """
+    if getattr(strategy, "cluster_resolver", None) is None:
+        yield
+        return
+    try:
+        yield
+    except (
+        tf.errors.UnavailableError,
+        tf.errors.AbortedError,
+        tf.errors.CancelledError,
+        tf.errors.DeadlineExceededError,
+    ) as exc:
+        first = next((line for line in exc.message.splitlines() if line.strip()), "")
+        raise NmtError(
+            f"lost contact with another worker ({type(exc).__name__}: {first[:200]}); the "
+            "latest checkpoint is complete: restart every worker to resume from it"
+        ) from None
 
 
 def set_precision(name: str) -> None:

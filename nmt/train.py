@@ -37,8 +37,13 @@ def train_translator(
     config.validate()
     # First: a multi-worker strategy must exist before TensorFlow runs any op.
     strategy = distribute.make_strategy(config.train.strategy)
-    chief = distribute.is_chief(strategy)
     distribute.set_precision(config.train.precision)
+    with distribute.peers_lost_as_error(strategy):
+        return _train(config, Path(out), strategy, corpus, src, tgt, overwrite, log, on_epoch_end)
+
+
+def _train(config, out, strategy, corpus, src, tgt, overwrite, log, on_epoch_end) -> TrainResult:
+    chief = distribute.is_chief(strategy)
     splits = read_splits(corpus, src=src, tgt=tgt, skip_bad_lines=config.data.skip_bad_lines)
     train, dev = _train_dev(splits, config)
     for name, split in (("train", train), ("dev", dev)):

@@ -185,6 +185,14 @@ def _finish(workers, timeout=300):
             w.kill()
 
 
+def _wait_for_a_checkpoint(model_dir, timeout=240):
+    """Until the first epoch's checkpoint is written."""
+    deadline = time.monotonic() + timeout
+    while not (model_dir / "checkpoints" / "checkpoint").exists():
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.2)
+
+
 def test_two_workers_on_loopback_agree_with_one_process(tmp_path, corpus_dir):
     """Two local processes as a MultiWorkerMirroredStrategy cluster: same losses as
     one process on the same global batches, and only the chief writes."""
@@ -210,10 +218,7 @@ def test_two_workers_on_loopback_agree_with_one_process(tmp_path, corpus_dir):
 
 def test_a_signal_to_one_worker_stops_both_after_a_checkpoint(tmp_path, corpus_dir):
     workers = _start_workers(corpus_dir, tmp_path, "--epochs", "500")
-    chief_log = tmp_path / "worker0" / "checkpoints" / "checkpoint"
-    deadline = time.monotonic() + 240
-    while not chief_log.exists() and time.monotonic() < deadline:  # an epoch has ended
-        time.sleep(0.2)
+    _wait_for_a_checkpoint(tmp_path / "worker0")
     workers[1].send_signal(signal.SIGTERM)
     outputs = _finish(workers)
     for w, stderr in zip(workers, outputs):
@@ -223,6 +228,18 @@ def test_a_signal_to_one_worker_stops_both_after_a_checkpoint(tmp_path, corpus_d
     assert tf.train.latest_checkpoint(str(tmp_path / "worker0" / "checkpoints")).endswith(
         f"ckpt-{step}"
     )
+
+
+def test_a_killed_worker_is_a_one_line_error_on_the_other(tmp_path, corpus_dir):
+    workers = _start_workers(corpus_dir, tmp_path, "--epochs", "500")
+    _wait_for_a_checkpoint(tmp_path / "worker0")
+    workers[1].kill()
+    chief_stderr = _finish(workers[:1])[0]
+    assert workers[0].returncode == 2, chief_stderr[-3000:]
+    last = chief_stderr.strip().splitlines()[-1]
+    assert last.startswith("nmt: error: lost contact with another worker"), last
+    assert "Traceback" not in chief_stderr
+    assert tf.train.latest_checkpoint(str(tmp_path / "worker0" / "checkpoints"))
 
 
 def test_only_the_chief_writes(monkeypatch):

@@ -358,4 +358,11 @@ def translation_figure(translation, *, hypothesis: int = 0, words: bool = False)
     if words:
         weights, src, tgt = merge_pieces(weights, src, tgt)
     rank = f" (hypothesis {hypothesis + 1})" if hypothesis else ""
-    return alignment_figure(weights, src, tgt, title=f"{translation.source}\n→ {chosen.text}{rank}")
+    title = f"{_printable(translation.source)}\n→ {_printable(chosen.text)}{rank}"
+    return alignment_figure(weights, src, tgt, title=title)
+
+
+def _printable(text: str) -> str:
+    """Control characters (byte-fallback output of a young model, say) as ``\\xNN``:
+    no font has glyphs for them."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

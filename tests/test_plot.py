@@ -245,3 +245,15 @@ def test_save_accepts_any_figure(tmp_path):
     figure.add_subplot().plot([0, 1])
     (path,) = save_figures([figure], tmp_path / "line.pdf")
     assert path.read_bytes().startswith(b"%PDF")
+
+
+def test_control_characters_in_a_translation_are_escaped_in_its_title():
+    from nmt.plot import translation_figure
+    from nmt.translator import Hypothesis, Translation
+
+    # An untrained model's byte-fallback output can decode to control characters.
+    tgt = ["<0x16>", "▁지능", "</s>"]
+    hypothesis = Hypothesis("\x16 지능", tgt, random_weights(3, 2), -1.0, -1.0)
+    figure = translation_figure(Translation("AI\x07", ["▁AI", "</s>"], [hypothesis]))
+    draw_strictly(figure)
+    assert figure.axes[0].get_title() == "AI\\x07\n→ \\x16 지능"

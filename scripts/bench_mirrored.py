@@ -22,7 +22,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--devices", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--pairs", type=int, default=1024)
+    p.add_argument("--pairs", type=int, default=4096)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--units", type=int, default=256)
     p.add_argument("--length", type=int, default=20)

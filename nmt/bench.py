@@ -9,7 +9,6 @@ against the tutorial pattern: a Python loop calling the layers eagerly per step.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -20,46 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 from nmt.config import Config
-from nmt.errors import NmtError
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 FIRST_ID = 4  # random tokens avoid PAD/UNK/BOS/EOS
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="bench", required=True, metavar="WHAT")
-    train = sub.add_parser("train", help="training throughput (target tokens/s, FLOP/s)")
-    _add_size(train)
-    train.add_argument("--steps", type=int, default=20, help="timed steps")
-    train.add_argument("--jit", action="store_true", help="XLA-compile the train step")
-    train.set_defaults(bench_run=run_train)
-    decode = sub.add_parser("decode", help="decoding throughput (sentences/s, tokens/s)")
-    _add_size(decode)
-    decode.add_argument("--beam", type=int, default=4, help="beam size, if beam search exists")
-    decode.add_argument("--repeats", type=int, default=5, help="timed repeats of each search")
-    decode.set_defaults(bench_run=run_decode)
-
-
-def _add_size(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--vocab", type=int, default=8000, help="source and target vocabulary")
-    p.add_argument("--emb", type=int, default=256, help="embedding and readout size")
-    p.add_argument("--units", type=int, default=512, help="LSTM and attention size")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--src-len", type=int, default=20)
-    p.add_argument("--tgt-len", type=int, default=20)
-    p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: TF's choice)")
-    p.add_argument("--json", action="store_true", help="end with one JSON object")
-
-
-def main(args) -> int:
-    counts = ("vocab", "emb", "units", "batch", "src_len", "tgt_len", "steps", "beam", "repeats")
-    for name in counts:
-        if getattr(args, name, 1) < 1:
-            flag = "--" + name.replace("_", "-")
-            raise NmtError(f"{flag} must be a positive integer, got {getattr(args, name)}")
-    if args.vocab <= FIRST_ID:
-        raise NmtError(f"--vocab must be above {FIRST_ID} (the special tokens), got {args.vocab}")
-    return args.bench_run(args)
 
 
 def bench_config(args) -> Config:

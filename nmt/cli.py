@@ -269,11 +269,39 @@ def _add_synthetic(sub) -> None:
 
 
 def _add_bench(sub) -> None:
+    p = sub.add_parser("bench", help="training and decoding throughput on random tokens")
+    what = p.add_subparsers(dest="bench", required=True, metavar="WHAT")
+    train = what.add_parser("train", help="training throughput (target tokens/s, FLOP/s)")
+    _add_bench_size(train)
+    train.add_argument("--steps", type=positive_int, default=20, help="timed steps")
+    train.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    decode = what.add_parser("decode", help="decoding throughput (sentences/s, tokens/s)")
+    _add_bench_size(decode)
+    decode.add_argument("--beam", type=positive_int, default=4, help="beam size")
+    decode.add_argument("--repeats", type=positive_int, default=5, help="timed repeats")
+    p.set_defaults(run=_run_bench)
+
+
+def _add_bench_size(p) -> None:
+    """The model and batch sizes; the defaults are the reference size of docs/speed.md."""
+    p.add_argument("--vocab", type=positive_int, default=8000, help="both vocabularies")
+    p.add_argument("--emb", type=positive_int, default=256, help="embedding and readout size")
+    p.add_argument("--units", type=positive_int, default=512, help="LSTM and attention size")
+    p.add_argument("--batch", type=positive_int, default=64)
+    p.add_argument("--src-len", type=positive_int, default=20)
+    p.add_argument("--tgt-len", type=positive_int, default=20)
+    p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: TF's choice)")
+    p.add_argument("--json", action="store_true", help="end with one JSON object")
+
+
+def _run_bench(args) -> int:
     from nmt import bench
 
-    p = sub.add_parser("bench", help="training and decoding throughput on random tokens")
-    bench.add_arguments(p)
-    p.set_defaults(run=bench.main)
+    if args.vocab <= bench.FIRST_ID:
+        raise NmtError(
+            f"--vocab must be above {bench.FIRST_ID} (the special tokens), got {args.vocab}"
+        )
+    return bench.run_train(args) if args.bench == "train" else bench.run_decode(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

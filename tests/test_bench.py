@@ -61,4 +61,7 @@ def test_flop_count_grows_with_the_vocabulary_projection(readout_dim):
 def test_bad_sizes_are_one_line_errors():
     result = run("train", *TINY, "--steps", "0")
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "nmt: error: --steps must be a positive integer" in result.stderr
+    assert "argument --steps: must be a positive integer, got '0'" in result.stderr
+    result = run("decode", *TINY, "--vocab", "4")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "nmt: error: --vocab must be above 4" in result.stderr

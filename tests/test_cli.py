@@ -127,3 +127,13 @@ def test_plot_command_pdf_pages_words_and_hypotheses(trained, tmp_path):
 def test_n_best_above_beam_is_one_line_error(trained):
     result = nmt("translate", "--model", trained, "--beam", "2", "--n-best", "3", "hi")
     assert_one_line_error(result, "--n-best 3 exceeds --beam 2")
+
+
+def test_parser_imports_no_tensorflow():
+    """`nmt --help` and argument errors answer at once: building the parser stays light."""
+    code = (
+        "import sys; from nmt.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr

@@ -21,6 +21,16 @@ TINY_PAIRS = [
     ("Where is the station?", "역은 어디에 있어요?"),
 ]
 
+
+def write_corpus_dir(path, pairs, splits=("train", "dev")):
+    """A directory corpus whose splits all hold ``pairs``, so a model can memorise dev."""
+    path.mkdir()
+    text = "".join(f"{en}\t{ko}\n" for en, ko in pairs)
+    for split in splits:
+        (path / f"{split}.tsv").write_text(text, encoding="utf-8")
+    return path
+
+
 TINY = dict(
     src_vocab_size=30,
     tgt_vocab_size=25,

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import write_corpus_dir
 
 PAIRS = [
     ("Artificial Intelligence", "인공 지능"),
@@ -43,11 +44,7 @@ def assert_one_line_error(result, *fragments):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    text = "".join(f"{en}\t{ko}\n" for en, ko in PAIRS)
-    (corpus / "train.tsv").write_text(text, encoding="utf-8")
-    (corpus / "dev.tsv").write_text(text, encoding="utf-8")
+    corpus = write_corpus_dir(root / "corpus", PAIRS)
     model = root / "model"
     result = nmt("train", "--corpus", corpus, "--out", model, "--epochs", 60, *TINY)
     assert result.returncode == 0, result.stderr

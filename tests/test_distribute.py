@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_corpus_dir
 from test_cli import TINY
 from test_trainer import PAIRS as TRAINER_PAIRS
 from test_trainer import tiny_config
@@ -154,12 +155,7 @@ def _losses(stderr):
 
 @pytest.fixture
 def corpus_dir(tmp_path):
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    text = "".join(f"{en}\t{ko}\n" for en, ko in PAIRS)
-    (corpus / "train.tsv").write_text(text, encoding="utf-8")
-    (corpus / "dev.tsv").write_text(text, encoding="utf-8")
-    return corpus
+    return write_corpus_dir(tmp_path / "corpus", PAIRS)
 
 
 def _start_workers(corpus, tmp_path, *extra):

@@ -28,14 +28,9 @@ REFERENCES = [
 @pytest.fixture
 def corpus(tmp_path):
     """A directory corpus whose splits are all the same few pairs."""
-    from conftest import TINY_PAIRS
+    from conftest import TINY_PAIRS, write_corpus_dir
 
-    path = tmp_path / "corpus"
-    path.mkdir()
-    text = "".join(f"{en}\t{ko}\n" for en, ko in TINY_PAIRS)
-    for split in ("train", "dev", "test"):
-        (path / f"{split}.tsv").write_text(text, encoding="utf-8")
-    return path
+    return write_corpus_dir(tmp_path / "corpus", TINY_PAIRS, ("train", "dev", "test"))
 
 
 def test_scores_are_sacrebleus():

@@ -5,6 +5,7 @@ import signal
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import write_corpus_dir
 
 from nmt import modeldir
 from nmt.config import Config
@@ -46,13 +47,7 @@ def tiny_config(**train) -> Config:
 
 @pytest.fixture
 def corpus(tmp_path):
-    """A directory corpus whose dev split is its train split, so it can be memorised."""
-    path = tmp_path / "corpus"
-    path.mkdir()
-    text = "".join(f"{en}\t{ko}\n" for en, ko in PAIRS)
-    (path / "train.tsv").write_text(text, encoding="utf-8")
-    (path / "dev.tsv").write_text(text, encoding="utf-8")
-    return path
+    return write_corpus_dir(tmp_path / "corpus", PAIRS)
 
 
 def quiet(message):

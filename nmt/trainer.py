@@ -17,6 +17,7 @@ import tensorflow as tf
 from nmt import distribute
 from nmt.config import Config
 from nmt.errors import Interrupted, NmtError
+from nmt.interrupt import Interruptible
 from nmt.model import Seq2Seq, build_model, model_checkpoint
 from nmt.modeldir import BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_ERRORS
 from nmt.pipeline import Encoded, batches
@@ -277,7 +278,7 @@ class Trainer:
         if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
             result.stopped_early = True
             return result
-        with _Interruptible() as interrupt:
+        with Interruptible() as interrupt:
             while int(self.epoch.numpy()) < cfg.train.epochs:
                 epoch = int(self.epoch.numpy())
                 stats = self._train_epoch(train, epoch, interrupt, log)
@@ -356,36 +357,6 @@ class Trainer:
         progress.close()
         elapsed = time.perf_counter() - start
         return total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed
-
-
-class _Interruptible:
-    """Turns SIGINT/SIGTERM into a flag the loop checks between steps.
-
-    Stopping between steps, rather than raising inside one, means the checkpoint
-    written on the way out is always of a consistent model and optimizer state.
-    A second signal exits at once.
-    """
-
-    def __init__(self):
-        self.signal = 0
-        self._previous = {}
-
-    def _handle(self, signum, frame):
-        if self.signal:
-            raise KeyboardInterrupt
-        self.signal = signum
-
-    def __enter__(self):
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            # Outside the main thread signals cannot be caught: leave them alone.
-            with contextlib.suppress(ValueError):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        return False
 
 
 class _Progress:

@@ -44,6 +44,8 @@ def train_translator(
 
 def _train(config, out, strategy, corpus, src, tgt, overwrite, log, on_epoch_end) -> TrainResult:
     chief = distribute.is_chief(strategy)
+    if config.train.jit_compile and strategy is not None:
+        log(f"note: --jit applies to the default strategy only, not to {config.train.strategy}")
     splits = read_splits(corpus, src=src, tgt=tgt, skip_bad_lines=config.data.skip_bad_lines)
     train, dev = _train_dev(splits, config)
     for name, split in (("train", train), ("dev", dev)):

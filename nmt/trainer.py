@@ -87,7 +87,6 @@ class Trainer:
         self.model_dir = Path(model_dir)
         # None is TensorFlow's default strategy: one device, steps run as written.
         self.strategy = strategy
-        self.chief = distribute.is_chief(strategy)
         t = config.train
         with self._scope():
             self.model = model or build_model(config.model)

@@ -98,11 +98,16 @@ def test_mirrored_run_translates_on_one_device(tmp_path):
     assert json.loads((out / "config.json").read_text())["train"]["strategy"] == "mirrored"
 
 
-@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_trains_to_a_lower_loss(tmp_path, data, float32_policy, precision):
+@pytest.mark.parametrize(
+    "precision, strategy",
+    [("mixed_bfloat16", "default"), ("mixed_float16", "default"), ("mixed_float16", "mirrored")],
+)
+def test_mixed_precision_trains_to_a_lower_loss(
+    tmp_path, data, float32_policy, precision, strategy
+):
     cfg, ids = data
     distribute.set_precision(precision)
-    trainer, result = fit(cfg, ids, tmp_path, None, epochs=8)
+    trainer, result = fit(cfg, ids, tmp_path, distribute.make_strategy(strategy), epochs=8)
     assert trainer.model.decoder.compute_dtype == precision.removeprefix("mixed_")
     assert all(v.dtype == "float32" for v in trainer.model.weights)
     losses = [e.train_loss for e in result.epochs]

@@ -1,8 +1,9 @@
-"""TensorBoard logs of a training run: scalars, and alignments forming epoch by epoch."""
+"""TensorBoard logs of a training run: scalars each epoch, and alignments as they form."""
 
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import tensorflow as tf
@@ -12,6 +13,11 @@ from nmt.trainer import EpochResult
 LOG_DIR = "logs"
 # Few enough to keep an epoch's overhead to one small batched decode.
 SAMPLE_SENTENCES = 3
+# Drawing the images costs about a second (three translations through matplotlib),
+# which on a small corpus is a third of an epoch: they are drawn after the first epoch
+# and then only once the training time since the last ones is 1 / IMAGE_SHARE times
+# what they cost, so they never take more than about this share of a run.
+IMAGE_SHARE = 0.1
 
 
 class Summaries:
@@ -34,6 +40,7 @@ class Summaries:
         self.samples = samples[:SAMPLE_SENTENCES]
         self.step = step
         self.learning_rate = learning_rate
+        self.images = ImageBudget(IMAGE_SHARE)
 
     def __call__(self, epoch: EpochResult) -> None:
         step = int(self.step.numpy())
@@ -45,8 +52,11 @@ class Summaries:
             if epoch.dev_metrics:
                 for name, value in epoch.dev_metrics.items():
                     tf.summary.scalar(f"dev/{name}", value)
-            for i, image in enumerate(self._images()):
-                tf.summary.image(f"attention/dev_{i}", image[None], max_outputs=1)
+            if self.images.due(epoch.seconds):
+                start = time.perf_counter()
+                for i, image in enumerate(self._images()):
+                    tf.summary.image(f"attention/dev_{i}", image[None], max_outputs=1)
+                self.images.spent(time.perf_counter() - start)
         self.writer.flush()
 
     def _images(self):
@@ -59,3 +69,19 @@ class Summaries:
             png = io.BytesIO()
             figure.savefig(png, format="png", dpi=72)
             yield tf.image.decode_png(png.getvalue(), channels=4)
+
+
+class ImageBudget:
+    """Decides when images are due so that they cost at most ``share`` of the training time."""
+
+    def __init__(self, share: float):
+        self.share = share
+        self.cost: float | None = None  # seconds the last images took
+        self.training = 0.0  # seconds of training since then
+
+    def due(self, train_seconds: float) -> bool:
+        self.training += train_seconds
+        return self.cost is None or self.cost <= self.share * self.training
+
+    def spent(self, seconds: float) -> None:
+        self.cost, self.training = seconds, 0.0

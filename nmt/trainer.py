@@ -130,6 +130,7 @@ class Trainer:
         self.train_step = tf.function(self._train_step, input_signature=BATCH_SPEC, jit_compile=jit)
         self.eval_step = tf.function(self._eval_step, input_signature=BATCH_SPEC, jit_compile=jit)
         self._distributed_steps = None  # traced for the distributed dataset's element spec
+        self._eval_data = None  # (split, eval step, its batches), built on first use
         # XLA for the memory-bound ends of the step even when the step itself is not
         # compiled: fused, the loss over (b, t, v) logits and the Adam update of every
         # weight are each a few passes over memory instead of one per op (docs/speed.md).
@@ -249,8 +250,12 @@ class Trainer:
     def evaluate(self, data: Encoded) -> float:
         """Mean per-token loss over a split."""
         total, tokens = 0.0, 0.0
-        _, eval_step, data = self._steps_for(batches(data, self.config.data))
-        for batch in data:
+        # The dev split is the same every epoch: build (and trace) its pipeline once.
+        if self._eval_data is None or self._eval_data[0] is not data:
+            _, eval_step, batched = self._steps_for(batches(data, self.config.data))
+            self._eval_data = (data, eval_step, batched)
+        _, eval_step, batched = self._eval_data
+        for batch in batched:
             loss_sum, count = eval_step(*batch)
             total += float(loss_sum)
             tokens += float(count)

@@ -1,5 +1,10 @@
 """Shared fixtures: a tiny random Seq2Seq and right-padded id batches."""
 
+# First: nmt sets TensorFlow's environment, which only counts before TensorFlow loads,
+# so the tests run the kernels users get.
+import nmt  # noqa: F401
+
+# isort: split
 import keras
 import numpy as np
 import pytest

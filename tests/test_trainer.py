@@ -10,6 +10,7 @@ from conftest import write_corpus_dir
 from nmt import modeldir
 from nmt.config import Config
 from nmt.errors import Interrupted, NmtError
+from nmt.summaries import ImageBudget
 from nmt.train import train_translator
 from nmt.trainer import Trainer, masked_loss
 from nmt.translator import Translator
@@ -149,3 +150,16 @@ def test_tensorboard_logs_scalars_and_attention_images(tmp_path, corpus):
     # An image summary tensor holds width, height and the PNG bytes.
     png = tf.make_ndarray(image.tensor)[2]
     assert png[:4] == b"\x89PNG"
+
+
+def test_images_take_at_most_their_share_of_training_time():
+    budget = ImageBudget(0.1)
+    drawn = []
+    for epoch in range(1, 13):
+        if budget.due(2.0):  # 2 s epochs, images cost 1 s: every 5 epochs
+            drawn.append(epoch)
+            budget.spent(1.0)
+    assert drawn == [1, 6, 11]
+    assert budget.due(0.0) is False
+    budget.spent(0.0)  # free images are always due
+    assert budget.due(0.0)

@@ -8,6 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from nmt import loop_matmul
 from nmt.attention import AdditiveAttention
 from nmt.decoder_backward import unroll_backward
 from nmt.encoder import embedding_init
@@ -24,6 +25,13 @@ class Memory(NamedTuple):
 class State(NamedTuple):
     h: tf.Tensor  # (b, u)
     c: tf.Tensor  # (b, u)
+
+
+class LoopKernels(NamedTuple):
+    """The step's two matmul kernels, ``nmt.loop_matmul.prepare``-d once per loop."""
+
+    fused: tf.Tensor  # (a + 4u, u): [W_c | W_h]ᵀ
+    context: tf.Tensor  # (4u, u_ctx): W_ctxᵀ
 
 
 class Trace(NamedTuple):
@@ -136,28 +144,42 @@ class Decoder(keras.layers.Layer):
             [self._cast(query_kernel), self._cast(self.recurrent_kernel)], axis=1
         )
 
-    def step(self, input_gates, state: State, memory: Memory, fused_kernel=None, trace=False):
+    def loop_kernels(self, fused_kernel=None) -> LoopKernels:
+        """The kernels of ``step`` laid out for a loop of steps (``nmt.loop_matmul``)."""
+        if fused_kernel is None:
+            fused_kernel = self.fused_kernel()
+        return LoopKernels(
+            loop_matmul.prepare(fused_kernel), loop_matmul.prepare(self._cast(self.context_kernel))
+        )
+
+    def step(self, input_gates, state: State, memory: Memory, kernels=None, trace=False):
         """One decoding step.
 
         Args:
             input_gates: ``(b, 4u)`` from ``input_gates`` for the previous token.
             state: ``State`` holding ``h_{t-1}``, ``c_{t-1}``.
             memory: ``Memory`` of the source.
-            fused_kernel: ``fused_kernel()``, passed in by loops that hoist it.
+            kernels: ``loop_kernels()``, prepared once by loops over many steps; a
+                single step (inference) multiplies by the weights as they are.
             trace: Also return the ``Trace`` the hand-written backward pass needs.
 
         Returns:
             ``(state_t, context_t, weights_t)``: new ``State``, ``(b, u_ctx)``, ``(b, s)``;
             then the step's ``Trace`` if ``trace``.
         """
-        if fused_kernel is None:
-            fused_kernel = self.fused_kernel()
         a = self.attention_units
-        projected = ops.matmul(state.h, fused_kernel)
+        if kernels is None:
+            projected = ops.matmul(state.h, self.fused_kernel())
+        else:
+            projected = loop_matmul.matmul(state.h, kernels.fused)
         # The query is h_{t-1}: attention runs before the LSTM update below.
         query = projected[:, :a]
         context, weights = self.attention.attend(query, memory.keys, memory.values, memory.mask)
-        z = input_gates + projected[:, a:] + ops.matmul(context, self._cast(self.context_kernel))
+        if kernels is None:
+            context_gates = ops.matmul(context, self._cast(self.context_kernel))
+        else:
+            context_gates = loop_matmul.matmul(context, kernels.context)
+        z = input_gates + projected[:, a:] + context_gates
         i, f, g, o = ops.split(z, 4, axis=-1)
         c = ops.sigmoid(f) * state.c + ops.sigmoid(i) * ops.tanh(g)
         h = ops.sigmoid(o) * ops.tanh(c)
@@ -185,7 +207,7 @@ class Decoder(keras.layers.Layer):
         """
         if fast and self.compute_dtype == "float32":
             return self._fast_unroll(input_gates, state, memory)
-        fused = self.fused_kernel()
+        kernels = self.loop_kernels()
         batch = ops.shape(memory.values)[0]
         initial = (
             state.h,
@@ -195,7 +217,7 @@ class Decoder(keras.layers.Layer):
         )
 
         def one_step(carry, gates):
-            new_state, context, weights = self.step(gates, State(*carry[:2]), memory, fused)
+            new_state, context, weights = self.step(gates, State(*carry[:2]), memory, kernels)
             return (new_state.h, new_state.c, context, weights)
 
         time_major = ops.transpose(input_gates, (1, 0, 2))
@@ -212,11 +234,12 @@ class Decoder(keras.layers.Layer):
             # tf.custom_gradient runs this without recording it on the tape.
             batch = tf.shape(values)[0]
             memory = Memory(values, keys, mask)
+            kernels = self.loop_kernels(fused)
 
             def one_step(carry, gates_t):
                 h, c = carry[:2]
                 new_state, context, weights, trace = self.step(
-                    gates_t, State(h, c), memory, fused, trace=True
+                    gates_t, State(h, c), memory, kernels, trace=True
                 )
                 return (*new_state, context, weights, *trace)
 

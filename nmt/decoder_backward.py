@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from nmt import loop_matmul
+
 
 def unroll_backward(
     saved, d_hs, d_contexts, d_weights, h0, c0, keys, values, fused, context_kernel, score_kernel
@@ -38,10 +40,7 @@ def unroll_backward(
     d_weights = d_weights + tf.zeros_like(weights)
     h_prev = tf.concat([h0[None], hs[:-1]], axis=0)
     c_prev = tf.concat([c0[None], cs[:-1]], axis=0)
-    # Transposed once here: a matmul with transpose_b inside the loop ran 3x slower
-    # on oneDNN at these shapes (docs/speed.md).
-    recurrent_t = tf.transpose(fused)  # (a + 4u, u)
-    context_kernel_t = tf.transpose(tf.convert_to_tensor(context_kernel))  # (4u, u_ctx)
+    context_kernel = tf.convert_to_tensor(context_kernel)
 
     def body(t, dh, dc, d_keys, d_scores_sum, d_v, d_projected, d_context_all):
         i, f, g, o = tf.split(gates[t], 4, axis=-1)
@@ -54,14 +53,14 @@ def unroll_backward(
              dc * i * (1.0 - g * g), dh * tanh_c * o * (1.0 - o)],
             axis=-1,
         )  # fmt: skip
-        d_context = d_contexts[t] + tf.matmul(dz, context_kernel_t)
+        d_context = d_contexts[t] + loop_matmul.matmul(dz, context_kernel)  # dz·W_ctxᵀ
         w = weights[t]
         # Batched matmuls rather than einsum: oneDNN's einsum is slower at these shapes.
         dw = tf.matmul(values, d_context[:, :, None])[:, :, 0] + d_weights[t]
         d_scores = w * (dw - tf.reduce_sum(w * dw, axis=-1, keepdims=True))  # (b, s)
         d_query, d_keys, d_v = _scores_backward(keys, queries[t], d_scores, v, d_keys, d_v)
         d_proj = tf.concat([d_query, dz], axis=-1)
-        dh = tf.matmul(d_proj, recurrent_t)
+        dh = loop_matmul.matmul(d_proj, fused)  # d_proj·[W_c | W_h]ᵀ
         return (
             t - 1, dh, dc * f, d_keys, d_scores_sum + d_scores, d_v,
             d_projected.write(t, d_proj), d_context_all.write(t, d_context),

@@ -9,9 +9,10 @@ the same function with the layer's own variables, written like the decoder's loo
 
 - the input projection ``x·W + b`` of all steps is one matmul before the loop;
 - the loop does per step only the recurrent matmul ``h_{t-1}·U`` and the gates;
-- its gradient is written out (``_backward``): per step only ``dz·Uᵀ`` with ``Uᵀ``
-  transposed once, and the kernel, recurrent kernel, bias and input gradients are
-  one matmul (or sum) each over all steps after the loop.
+- its gradient is written out (``_backward``): per step only ``dz·Uᵀ``, and the
+  kernel, recurrent kernel, bias and input gradients are one matmul (or sum) each
+  over all steps after the loop;
+- both loops multiply in the layout ``nmt.loop_matmul`` picks for thin products.
 
 Padding is handled as Keras does it with a mask: a masked step keeps the previous
 ``(h, c)``, so the final state is the one at the last real token, and the output at a
@@ -30,6 +31,8 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+
+from nmt import loop_matmul
 
 
 def supports(layer) -> bool:
@@ -108,11 +111,12 @@ def sequence(cell, x, mask, zero_masked):
         xs = tf.transpose(x, (1, 0, 2))  # (s, b, e)
         batch, units = tf.shape(x)[0], tf.shape(recurrent)[0]
         zeros = tf.zeros([batch, units])
+        recurrent_t = loop_matmul.prepare(recurrent)
 
         def step(carry, inputs):
             h, c = carry[:2]
             z_t, keep_t = inputs
-            return _cell(z_t + tf.matmul(h, recurrent), h, c, keep_t)
+            return _cell(z_t + loop_matmul.matmul(h, recurrent_t), h, c, keep_t)
 
         # (s, b, 4u): the input half of every step, one matmul.
         z = tf.reshape(tf.matmul(_rows(xs), kernel) + bias, [tf.shape(xs)[0], batch, 4 * units])
@@ -151,15 +155,13 @@ def _backward(saved, keep, xs, kernel, recurrent, d_outputs, d_h, d_c):
     steps = tf.shape(hs)[0]
     zero = tf.zeros_like(hs[0])
     c_prev = tf.concat([zero[None], cs[:-1]], axis=0)
-    # Transposed once: matmul with transpose_b in the loop runs ~3x slower (oneDNN).
-    recurrent_t = tf.transpose(recurrent)  # (4u, u)
     real = tf.cast(keep, tf.float32)  # (s, b, 1)
 
     def body(t, dh, dc, d_gates):
         dz, dh_passed, dc = _cell_backward(
             dh + d_outputs[t], dc, gates[t], tanh_cs[t], c_prev[t], real[t]
         )
-        dh = tf.matmul(dz, recurrent_t) + dh_passed
+        dh = loop_matmul.matmul(dz, recurrent) + dh_passed  # dz·Uᵀ
         return t - 1, dh, dc, d_gates.write(t, dz)
 
     d_h = tf.zeros_like(zero) if d_h is None else d_h

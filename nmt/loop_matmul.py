@@ -1,11 +1,12 @@
 """The matmul inside recurrent loops: ``x·W`` with thin ``x`` and the same ``W`` every step.
 
 A loop step multiplies only ``b`` rows (the batch, e.g. 64), and at such thin shapes
-the operand layout decides the speed. Measured in a loop of 20 dependent steps on a
-2-core AVX2 CPU: ``x·W`` at (64 x 512)·(512 x 2048) ran at about 80 GFLOP/s with
-oneDNN and 90 with Eigen, ``(Wᵀ·xᵀ)ᵀ`` at about 150 with either, ``x·(Wᵀ)ᵀ``
-(``transpose_b``) at 145 with oneDNN but 30 with Eigen (docs/speed.md). So a loop
-calls ``prepare`` once before it, and ``matmul`` each step.
+the operand layout decides the speed. Per step of a loop of 20 dependent steps on a
+2-core AVX2 CPU, (64 x 512)·(512 x 2048) took 1.96 ms as ``x·W`` and 0.98 ms as
+``(Wᵀ·xᵀ)ᵀ`` with oneDNN (1.84 and 1.30 ms with Eigen), while ``x·(Wᵀ)ᵀ``
+(``transpose_b`` on the weight) was fast with oneDNN and 3-5x slower with Eigen. The
+whole training step went from 565-582 to 489-523 ms (docs/speed.md). So a loop calls
+``prepare`` once before it, and ``matmul`` each step.
 """
 
 from __future__ import annotations

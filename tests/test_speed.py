@@ -3,14 +3,20 @@
 ``Decoder.unroll`` differentiates its loop with a hand-written backward pass, and the
 trainer runs the loss and the optimizer update under XLA. Each is checked here
 against the textbook version: TensorFlow's autodiff of ``Decoder.step`` under
-``tf.scan``, and an eager loss, clip and Adam update.
+``tf.scan``, and an eager loss, clip and Adam update. The loops' matmul layout
+(``nmt.loop_matmul``) is checked against the plain product.
 """
+
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from nmt import loop_matmul
 from nmt.config import Config
 from nmt.trainer import Trainer, masked_loss
 
@@ -105,3 +111,24 @@ def test_train_step_matches_a_textbook_update(make_model, batch, tmp_path):
     assert float(tokens) == float(expected_tokens) == sum(TGT_LENGTHS)
     for got, expected in zip(model.trainable_variables, reference.trainable_variables, strict=True):
         np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5, err_msg=got.path)
+
+
+def test_loop_matmul_is_the_plain_product():
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(5, 3)), tf.float32)
+    w = tf.constant(rng.normal(size=(3, 7)), tf.float32)
+    v = tf.constant(rng.normal(size=(4, 3)), tf.float32)
+    expected = np.asarray(x) @ np.asarray(w)
+    np.testing.assert_allclose(loop_matmul.matmul(x, loop_matmul.prepare(w)), expected, rtol=1e-5)
+    # x·Vᵀ takes V as it is.
+    np.testing.assert_allclose(loop_matmul.matmul(x, v), np.asarray(x) @ np.asarray(v).T, rtol=1e-5)
+
+
+@pytest.mark.parametrize("preset", [None, "0"])
+def test_nmt_asks_for_onednn_unless_told_otherwise(preset):
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if preset is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = preset
+    code = "import os, nmt; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == (preset or "1")

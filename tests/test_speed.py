@@ -8,6 +8,7 @@ against the textbook version: TensorFlow's autodiff of ``Decoder.step`` under
 """
 
 import os
+import platform
 import subprocess
 import sys
 
@@ -124,6 +125,7 @@ def test_loop_matmul_is_the_plain_product():
     np.testing.assert_allclose(loop_matmul.matmul(x, v), np.asarray(x) @ np.asarray(v).T, rtol=1e-5)
 
 
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 only")
 @pytest.mark.parametrize("preset", [None, "0"])
 def test_nmt_asks_for_onednn_unless_told_otherwise(preset):
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}

@@ -130,12 +130,12 @@ def run_train(args) -> int:
         "jit": config.train.jit_compile,
         "threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "compile_s": round(compile_s, 2),
-        "step_s": round(step_s, 4),
+        "step_s": _significant(step_s),
         "tgt_tokens_per_s": round(tokens_per_s, 1),
-        "train_mflop_per_tgt_token": round(flops / 1e6, 2),
-        "gflops_per_s": round(flops * tokens_per_s / 1e9, 1),
+        "train_mflop_per_tgt_token": _significant(flops / 1e6),
+        "gflops_per_s": _significant(flops * tokens_per_s / 1e9),
         "matmul_peak_gflops_per_s": round(peak, 1),
-        "fraction_of_peak": round(flops * tokens_per_s / 1e9 / peak, 3),
+        "fraction_of_peak": _significant(flops * tokens_per_s / 1e9 / peak, 3),
         "retraces": retraces,
         "new_shape_step_s": round(new_shape_s, 2),
     }
@@ -207,6 +207,11 @@ def eager_greedy(model, src_ids, limits):
             break
         prev = tf.constant(token)
     return np.stack(out, axis=1)
+
+
+def _significant(x: float, digits: int = 4) -> float:
+    """Rounded to significant digits, so a tiny model's rates do not print as 0."""
+    return float(f"{x:.{digits}g}")
 
 
 def _report(result: dict, as_json: bool) -> None:

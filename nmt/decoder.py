@@ -282,10 +282,13 @@ class Decoder(keras.layers.Layer):
         hs, contexts, weights = self.unroll(gates, state, memory)
         return self.output_logits(hs, contexts, training=training), weights
 
-    def decode_step(self, ids, state: State, memory: Memory):
-        """Inference: ``(b,)`` previous tokens -> ``(logits (b, v), State, weights (b, s))``."""
+    def decode_step(self, ids, state: State, memory: Memory, kernels=None):
+        """Inference: ``(b,)`` previous tokens -> ``(logits (b, v), State, weights (b, s))``.
+
+        A search loop passes ``loop_kernels()``, prepared once before it.
+        """
         gates = self.input_gates(ops.expand_dims(ids, 1))[:, 0]
-        new_state, context, weights = self.step(gates, state, memory)
+        new_state, context, weights = self.step(gates, state, memory, kernels)
         return self.output_logits(new_state.h, context), new_state, weights
 
     def _cast(self, variable):

@@ -103,9 +103,12 @@ class Seq2Seq(keras.Model):
         memory, state = self.encode(src_ids, training=training)
         return self.decoder(tgt_in_ids, state, memory, training=training)
 
-    def decode_step(self, ids, state: State, memory: Memory):
-        """``(b,)`` previous tokens -> ``(logits (b, v), State, weights (b, s))``."""
-        return self.decoder.decode_step(ids, state, memory)
+    def decode_step(self, ids, state: State, memory: Memory, kernels=None):
+        """``(b,)`` previous tokens -> ``(logits (b, v), State, weights (b, s))``.
+
+        ``kernels``: ``decoder.loop_kernels()``, which a loop of steps prepares once.
+        """
+        return self.decoder.decode_step(ids, state, memory, kernels)
 
     def compute_mask(self, *args, **kwargs):
         return None

@@ -40,12 +40,13 @@ def greedy_search(model, src_ids, limits):
 def _greedy(model, memory, state, limits):
     batch = tf.shape(limits)[0]
     steps = tf.reduce_max(limits)
+    kernels = model.decoder.loop_kernels()
 
     def keep_going(t, prev, state, finished, scores, ids, weights):
         return (t < steps) & ~tf.reduce_all(finished)
 
     def one_step(t, prev, state, finished, scores, ids, weights):
-        logits, state, attention = model.decode_step(prev, state, memory)
+        logits, state, attention = model.decode_step(prev, state, memory, kernels)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         token = tf.argmax(_emittable(log_probs), axis=-1, output_type=tf.int32)
         token = tf.where(t + 1 >= limits, EOS_ID, token)
@@ -146,12 +147,13 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
     steps = tf.reduce_max(limits)
     # Beam entry j of sentence i lives in row i * k + j.
     memory, state = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (memory, state))
+    kernels = model.decoder.loop_kernels()
 
     def keep_going(t, prev, state, finished, log_probs, lengths, tokens, parents, weights):
         return (t < steps) & ~tf.reduce_all(finished)
 
     def one_step(t, prev, state_in, finished, log_probs_in, lengths_in, tokens, parents, weights):
-        logits, state, attention = model.decode_step(prev, state_in, memory)
+        logits, state, attention = model.decode_step(prev, state_in, memory, kernels)
         vocab = tf.shape(logits)[-1]
         step = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         step = tf.reshape(_emittable(step), [batch, k, vocab])

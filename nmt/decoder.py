@@ -159,8 +159,9 @@ class Decoder(keras.layers.Layer):
             input_gates: ``(b, 4u)`` from ``input_gates`` for the previous token.
             state: ``State`` holding ``h_{t-1}``, ``c_{t-1}``.
             memory: ``Memory`` of the source.
-            kernels: ``loop_kernels()``, prepared once by loops over many steps; a
-                single step (inference) multiplies by the weights as they are.
+            kernels: ``loop_kernels()``, prepared once by loops over many steps
+                (training, search); without them the step multiplies by the
+                weights as they are.
             trace: Also return the ``Trace`` the hand-written backward pass needs.
 
         Returns:

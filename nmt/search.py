@@ -34,13 +34,13 @@ def greedy_search(model, src_ids, limits):
         scores are summed log-probabilities.
     """
     memory, state = model.encode(src_ids)
-    return _greedy(model, memory, state, limits)
+    return _greedy(model, memory, state, limits, model.decoder.loop_kernels())
 
 
-def _greedy(model, memory, state, limits):
+def _greedy(model, memory, state, limits, kernels):
+    """``greedy_search`` from an encoded source, with the step's ``loop_kernels()``."""
     batch = tf.shape(limits)[0]
     steps = tf.reduce_max(limits)
-    kernels = model.decoder.loop_kernels()
 
     def keep_going(t, prev, state, finished, scores, ids, weights):
         return (t < steps) & ~tf.reduce_all(finished)
@@ -142,12 +142,12 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
     k = tf.convert_to_tensor(beam_size, tf.int32)
     n = tf.minimum(tf.convert_to_tensor(n_best, tf.int32), k)
     memory, state = model.encode(src_ids)
-    greedy = _greedy(model, memory, state, limits)
+    kernels = model.decoder.loop_kernels()
+    greedy = _greedy(model, memory, state, limits, kernels)
     batch = tf.shape(src_ids)[0]
     steps = tf.reduce_max(limits)
     # Beam entry j of sentence i lives in row i * k + j.
     memory, state = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (memory, state))
-    kernels = model.decoder.loop_kernels()
 
     def keep_going(t, prev, state, finished, log_probs, lengths, tokens, parents, weights):
         return (t < steps) & ~tf.reduce_all(finished)

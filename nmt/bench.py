@@ -124,7 +124,8 @@ def run_train(args) -> int:
     step_s = statistics.mean(times)
     peak = peak.gflops_per_s()
     flops = 3.0 * forward_flops_per_target_token(config.model, args.src_len, args.tgt_len)
-    tokens_per_s = args.batch * args.tgt_len / step_s
+    tokens = args.batch * args.tgt_len
+    tokens_per_s = tokens / step_s
     result = {
         "bench": "train",
         "jit": config.train.jit_compile,
@@ -139,8 +140,20 @@ def run_train(args) -> int:
         "retraces": retraces,
         "new_shape_step_s": round(new_shape_s, 2),
     }
+    if args.floor:
+        floor_s = _floor_s(config.model, args)
+        result["matmul_floor_s"] = _significant(floor_s)
+        result["floor_fraction_of_peak"] = _significant(flops * tokens / floor_s / 1e9 / peak, 3)
     _report(result, args.json)
     return 0
+
+
+def _floor_s(m, args) -> float:
+    """Seconds of the step's matmuls alone (``nmt.matmul_floor``), timed as the step was."""
+    from nmt import matmul_floor
+
+    stages = matmul_floor.stages(m, args.batch, args.src_len, args.tgt_len)
+    return matmul_floor.time_floor(stages, args.batch, args.steps)
 
 
 def run_decode(args) -> int:

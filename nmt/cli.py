@@ -275,6 +275,11 @@ def _add_bench(sub) -> None:
     _add_bench_size(train)
     train.add_argument("--steps", type=positive_int, default=20, help="timed steps")
     train.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    train.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the step's matmuls alone: the fastest this step could run here",
+    )
     decode = what.add_parser("decode", help="decoding throughput (sentences/s, tokens/s)")
     _add_bench_size(decode)
     decode.add_argument("--beam", type=positive_int, default=4, help="beam size")

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from nmt import matmul_floor
 from nmt.bench import forward_flops_per_target_token
 from nmt.config import ModelConfig
 
@@ -38,6 +39,47 @@ def test_bench_train_reports_throughput_and_no_retracing():
     assert report["matmul_peak_gflops_per_s"] > report["gflops_per_s"] > 0
     # Batches of three other lengths reuse the first trace.
     assert report["retraces"] == 0
+
+
+def test_bench_train_floor_reports_the_matmul_only_step():
+    report = bench("train", *TINY, "--steps", "2", "--floor", "--json")
+    assert report["matmul_floor_s"] > 0
+    # Both fractions are useful FLOP/s over the same peak, at the two step times.
+    ratio = report["floor_fraction_of_peak"] / report["fraction_of_peak"]
+    assert ratio == pytest.approx(report["step_s"] / report["matmul_floor_s"], rel=0.02)
+
+
+@pytest.mark.parametrize(
+    "sizes, lengths",
+    [
+        (dict(), (20, 20)),
+        (dict(embedding_dim=8, units=12, attention_units=10, readout_dim=6), (7, 3)),
+        (dict(tgt_vocab_size=37, units=5, attention_units=9), (1, 11)),
+    ],
+)
+def test_floor_program_multiplies_exactly_the_counted_flops(sizes, lengths):
+    """The matmul-only step does the analytic count: 3x forward, every target token."""
+    m = ModelConfig(**sizes)
+    batch = 6
+    expected = 3 * forward_flops_per_target_token(m, *lengths) * batch * lengths[1]
+    stages = matmul_floor.stages(m, batch, *lengths)
+    assert matmul_floor.flops(stages) == pytest.approx(expected, rel=1e-12)
+
+
+def test_floor_program_holds_every_product_in_its_loop_or_outside():
+    m = ModelConfig(tgt_vocab_size=30, embedding_dim=4, units=6, attention_units=5, readout_dim=3)
+    stages = matmul_floor.stages(m, 3, 4, 5)
+    program = matmul_floor.step_function(stages, 3)
+    assert float(program()) == float(program())  # runs, and the operands stay fixed
+    graph = program.get_concrete_function().graph.as_graph_def()
+
+    def products(nodes):
+        return sum(node.op in ("MatMul", "BatchMatMulV2") for node in nodes)
+
+    bodies = [f for f in graph.library.function if "body" in f.signature.name]
+    loops = sorted(products(f.node_def) for f in bodies)
+    assert loops == sorted(len(s.products) for s in stages if s.steps)
+    assert products(graph.node) == sum(len(s.products) for s in stages if not s.steps)
 
 
 def test_bench_decode_compares_with_the_eager_loop():

@@ -1,0 +1,179 @@
+"""The training step's matmuls alone: how fast the step could be if nothing else cost time.
+
+``nmt bench train --floor`` times a program made only of the matmuls that
+``nmt.bench.forward_flops_per_target_token`` counts, forward and backward, at the
+model's shapes and in the step's order: the loops as ``tf.while_loop``s of dependent
+steps multiplied in ``nmt.loop_matmul``'s layout, as the real loops do, and the
+large products as single matmuls that may overlap where the real step lets them
+(a stage waits only for the stages it names in ``after``). Its time is a floor for
+the real step on this machine: whatever the step does besides matmuls (activations,
+the attention's ``tanh``, softmax and loss, gathers, the optimizer update) comes on
+top. So ``useful FLOPs / floor / matmul peak`` is the highest ``fraction_of_peak``
+this model can reach here with these matmul kernels.
+
+The loops chain each product into the next through their thin operand (a slice or
+a tile of the previous product, a few microseconds per step), so no step can start
+before the one before it, as in the model.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from typing import NamedTuple
+
+import tensorflow as tf
+
+from nmt import loop_matmul
+
+
+class Stage(NamedTuple):
+    """Products ``(m, k, n)`` (``(m x k)·(k x n)``) or batched ``(batch, m, k, n)``.
+
+    ``steps`` 0 runs each product once; ``steps`` n runs all of them in turn, n times,
+    each step's products chained through the loop's carry ``(b, ·)``.
+    """
+
+    name: str
+    products: tuple[tuple[int, ...], ...]
+    steps: int = 0
+    after: tuple[str, ...] = ()
+
+
+def stages(m, batch: int, src_len: int, tgt_len: int) -> list[Stage]:
+    """The matmuls of one training step of ``nmt.bench``'s model, forward then backward."""
+    b, s, t = batch, src_len, tgt_len
+    e, u, a, r, v = m.embedding_dim, m.units, m.attention_units, m.readout_dim, m.tgt_vocab_size
+    bs, bt, g = b * s, b * t, 4 * u
+    return [
+        Stage("encoder inputs", ((bs, e, g),)),
+        Stage("decoder inputs", ((bt, e, g),)),
+        Stage("encoder loop", ((b, u, g),), steps=s, after=("encoder inputs",)),
+        Stage("keys, bridges", ((bs, u, a), (b, u, u), (b, u, u)), after=("encoder loop",)),
+        # Per step: [W_c | W_h], the scores v·m_i, the context, the context gates.
+        Stage(
+            "decoder loop",
+            ((b, u, a + g), (b, s, a, 1), (b, 1, s, u), (b, u, g)),
+            steps=t,
+            after=("keys, bridges", "decoder inputs"),
+        ),
+        Stage("readout", ((bt, 2 * u, r),), after=("decoder loop",)),
+        Stage("projection", ((bt, r, v),), after=("readout",)),
+        Stage("projection backward", ((bt, v, r), (r, bt, v)), after=("projection",)),
+        Stage("readout backward", ((bt, r, 2 * u), (2 * u, bt, r)), after=("projection backward",)),
+        # Per step: dz·W_ctxᵀ, the scores' gradient from the context, the query's
+        # gradient, v's gradient, then [d_query, dz]·[W_c | W_h]ᵀ.
+        Stage(
+            "decoder backward loop",
+            ((b, g, u), (b, s, u, 1), (b, 1, s, a), (1, 1, bs, a), (b, a + g, u)),
+            steps=t,
+            after=("readout backward",),
+        ),
+        # What the encoder's backward waits for: the values' and keys' gradients.
+        Stage(
+            "values, keys, bridges backward",
+            ((b, s, t, u), (bs, a, u), (u, bs, a), (b, u, u), (b, u, u), (u, b, u), (u, b, u)),
+            after=("decoder backward loop",),
+        ),
+        Stage(
+            "decoder weight gradients",
+            ((u, bt, a + g), (u, bt, g), (e, bt, g), (bt, g, e)),
+            after=("decoder backward loop",),
+        ),
+        Stage(
+            "encoder backward loop",
+            ((b, g, u),),
+            steps=s,
+            after=("values, keys, bridges backward",),
+        ),
+        Stage(
+            "encoder weight gradients",
+            ((u, bs, g), (e, bs, g), (bs, g, e)),
+            after=("encoder backward loop",),
+        ),
+    ]
+
+
+def flops(stage_list: list[Stage]) -> float:
+    """2 FLOPs per multiply-add, over every product and step."""
+    return sum(
+        2.0 * math.prod(p) * max(stage.steps, 1) for stage in stage_list for p in stage.products
+    )
+
+
+def step_function(stage_list: list[Stage], batch: int):
+    """A ``tf.function`` running ``stage_list`` once; its scalar result reads every product."""
+    rng = tf.random.Generator.from_seed(0)
+
+    def operand(*shape):
+        return tf.Variable(rng.normal(shape) * 0.01, trainable=False)
+
+    operands = {}
+    for stage in stage_list:
+        for i, p in enumerate(stage.products):
+            *lead, m, k, n = p
+            if stage.steps == 0:
+                operands[stage.name, i] = (operand(*lead, m, k), operand(*lead, k, n))
+            elif not lead:
+                operands[stage.name, i] = (None, operand(n, k))  # prepared: Wᵀ
+            elif m == 1:
+                operands[stage.name, i] = (None, operand(*lead, k, n))
+            else:
+                operands[stage.name, i] = (operand(*lead, m, k), None)
+    widest = max(p[-2] for stage in stage_list if stage.steps for p in stage.products)
+    start = operand(batch, widest)
+
+    def run_loop(stage):
+        def body(i, carry):
+            for j, p in enumerate(stage.products):
+                lhs, rhs = operands[stage.name, j]
+                k = p[-2]
+                x = _width(carry, k if len(p) == 3 or p[-3] != 1 else p[0] * k // batch)
+                if len(p) == 3:
+                    y = loop_matmul.matmul(x, tf.convert_to_tensor(rhs))
+                elif p[-3] == 1:  # the thin side is the left one: (B, 1, k)
+                    y = tf.matmul(tf.reshape(x, [p[0], 1, k]), rhs)
+                else:  # (B, m, k)·(B, k, 1)
+                    y = tf.matmul(lhs, x[:, :, None])
+                if y.shape[0] == batch:  # v's gradient is not on the recurrence
+                    carry = tf.reshape(y, [batch, -1])
+            return i + 1, _width(carry, widest)
+
+        return tf.while_loop(lambda i, _: i < stage.steps, body, (0, start))[1]
+
+    @tf.function
+    def program():
+        outputs = {}
+        for stage in stage_list:
+            with tf.control_dependencies([outputs[name] for name in stage.after]):
+                if stage.steps:
+                    results = [run_loop(stage)]
+                else:
+                    pairs = [operands[stage.name, i] for i in range(len(stage.products))]
+                    results = [tf.matmul(lhs, rhs) for lhs, rhs in pairs]
+                # One element of each product, so none is pruned as unused.
+                outputs[stage.name] = tf.add_n([tf.reshape(y, [-1])[0] for y in results])
+        return tf.add_n(list(outputs.values()))
+
+    return program
+
+
+def time_floor(stage_list: list[Stage], batch: int, repeats: int) -> float:
+    """Median seconds of ``repeats`` runs of the matmul-only step, after a warm-up."""
+    program = step_function(stage_list, batch)
+    float(program())
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        float(program())
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
+
+
+def _width(x, k: int):
+    """``(b, n)`` -> ``(b, k)``: the first k columns, repeating x if it is narrower."""
+    n = x.shape[-1]
+    if n < k:
+        x = tf.tile(x, [1, -(-k // n)])
+    return x[:, :k]

@@ -121,7 +121,7 @@ def step_function(stage_list: list[Stage], batch: int):
                 operands[stage.name, i] = (None, operand(*lead, k, n))
             else:
                 operands[stage.name, i] = (operand(*lead, m, k), None)
-    widest = max(p[-2] for stage in stage_list if stage.steps for p in stage.products)
+    widest = max((p[-2] for stage in stage_list if stage.steps for p in stage.products), default=1)
     start = operand(batch, widest)
 
     def run_loop(stage):

@@ -132,10 +132,16 @@ class Decoder(keras.layers.Layer):
         """Project the attention keys once per source batch."""
         return Memory(values, self.attention.project_keys(values), mask)
 
+    def embed(self, ids, training=False):
+        """``(b, t)`` ids -> ``(b, t, e)``: the input tokens' embeddings, after dropout."""
+        return self.dropout_layer(self.embedding(ids), training=training)
+
     def input_gates(self, ids, training=False):
         """``(b, t)`` ids -> ``(b, t, 4u)``: the input-token half of the LSTM gates."""
-        x = self.dropout_layer(self.embedding(ids), training=training)
-        return ops.matmul(x, self._cast(self.input_kernel)) + self._cast(self.bias)
+        return self._input_gates(self.embed(ids, training=training))
+
+    def _input_gates(self, inputs):
+        return ops.matmul(inputs, self._cast(self.input_kernel)) + self._cast(self.bias)
 
     def fused_kernel(self):
         """``(u, a + 4u)``: [W_c | W_h], both applied to ``h_{t-1}``."""
@@ -188,11 +194,13 @@ class Decoder(keras.layers.Layer):
             return State(h, c), context, weights, Trace(query, z)
         return State(h, c), context, weights
 
-    def unroll(self, input_gates, state: State, memory: Memory, fast=True):
-        """Run ``step`` over ``(b, t, 4u)`` gates in a symbolic loop (no retrace per length).
+    def unroll(self, inputs, state: State, memory: Memory, fast=True):
+        """Run ``step`` over ``(b, t, e)`` inputs in a symbolic loop (no retrace per length).
+
+        The input half of every step's gates is one matmul before the loop.
 
         Args:
-            input_gates: ``(b, t, 4u)`` from ``input_gates``.
+            inputs: ``(b, t, e)`` from ``embed``.
             state: The initial ``State``.
             memory: ``Memory`` of the source.
             fast: Differentiate the loop with the hand-written backward pass of
@@ -207,7 +215,8 @@ class Decoder(keras.layers.Layer):
             ``(hs, contexts, weights)``: ``(b, t, u)``, ``(b, t, u_ctx)``, ``(b, t, s)``.
         """
         if fast and self.compute_dtype == "float32":
-            return self._fast_unroll(input_gates, state, memory)
+            return self._fast_unroll(inputs, state, memory)
+        input_gates = self._input_gates(inputs)
         kernels = self.loop_kernels()
         batch = ops.shape(memory.values)[0]
         initial = (
@@ -225,17 +234,21 @@ class Decoder(keras.layers.Layer):
         hs, _, contexts, weights = tf.scan(one_step, time_major, initializer=initial)
         return tuple(ops.transpose(x, (1, 0, 2)) for x in (hs, contexts, weights))
 
-    def _fast_unroll(self, input_gates, state: State, memory: Memory):
+    def _fast_unroll(self, inputs, state: State, memory: Memory):
         """``unroll`` with ``step`` in the forward loop and ``unroll_backward`` as its gradient."""
         score_kernel = self.attention.score_dense.kernel
         mask = memory.mask
 
         @tf.custom_gradient
-        def loop(gates, h0, c0, keys, values, fused):
+        def loop(inputs, h0, c0, keys, values, fused, input_kernel, bias):
             # tf.custom_gradient runs this without recording it on the tape.
             batch = tf.shape(values)[0]
             memory = Memory(values, keys, mask)
             kernels = self.loop_kernels(fused)
+            inputs = tf.transpose(inputs, (1, 0, 2))  # (t, b, e)
+            rows = tf.reshape(inputs, [-1, tf.shape(inputs)[-1]])
+            gates = tf.matmul(rows, input_kernel) + bias
+            gates = tf.reshape(gates, [tf.shape(inputs)[0], batch, 4 * self.units])
 
             def one_step(carry, gates_t):
                 h, c = carry[:2]
@@ -252,13 +265,13 @@ class Decoder(keras.layers.Layer):
                 tf.zeros([batch, self.attention_units]),
                 tf.zeros([batch, 4 * self.units]),
             )
-            saved = tf.scan(one_step, tf.transpose(gates, (1, 0, 2)), initializer=initial)
+            saved = tf.scan(one_step, gates, initializer=initial)
             hs, _, contexts, weights = saved[:4]
 
             def grad(d_hs, d_contexts, d_weights, variables=()):
                 d_args, d_context_kernel, d_score = unroll_backward(
-                    saved, d_hs, d_contexts, d_weights, h0, c0, keys, values, fused,
-                    self.context_kernel, score_kernel,
+                    saved, d_hs, d_contexts, d_weights, inputs, h0, c0, keys, values, fused,
+                    input_kernel, self.context_kernel, score_kernel,
                 )  # fmt: skip
                 # The variables ``step`` reads itself rather than taking as arguments.
                 known = {self.context_kernel.value.ref(): d_context_kernel,
@@ -270,7 +283,10 @@ class Decoder(keras.layers.Layer):
 
             return tuple(tf.transpose(x, (1, 0, 2)) for x in (hs, contexts, weights)), grad
 
-        return loop(input_gates, state.h, state.c, memory.keys, memory.values, self.fused_kernel())
+        return loop(
+            inputs, state.h, state.c, memory.keys, memory.values, self.fused_kernel(),
+            self._cast(self.input_kernel), self._cast(self.bias),
+        )  # fmt: skip
 
     def output_logits(self, hs, contexts, training=False):
         """``(b, t, u)``, ``(b, t, u_ctx)`` -> ``(b, t, v)``; also works without the t axis."""
@@ -279,8 +295,7 @@ class Decoder(keras.layers.Layer):
         return self.projection(self.readout(features))
 
     def call(self, ids, state, memory, training=False):
-        gates = self.input_gates(ids, training=training)
-        hs, contexts, weights = self.unroll(gates, state, memory)
+        hs, contexts, weights = self.unroll(self.embed(ids, training=training), state, memory)
         return self.output_logits(hs, contexts, training=training), weights
 
     def decode_step(self, ids, state: State, memory: Memory, kernels=None):

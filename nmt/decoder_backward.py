@@ -15,21 +15,26 @@ from nmt import loop_matmul
 
 
 def unroll_backward(
-    saved, d_hs, d_contexts, d_weights, h0, c0, keys, values, fused, context_kernel, score_kernel
-):
+    saved, d_hs, d_contexts, d_weights, inputs, h0, c0, keys, values, fused, input_kernel,
+    context_kernel, score_kernel,
+):  # fmt: skip
     """Backpropagation through time of ``Decoder.step``, written out.
 
     ``saved`` is what the forward ``tf.scan`` stacked, time-major: ``h, c`` ``(t, b, u)``,
     contexts ``(t, b, u_ctx)``, attention weights ``(t, b, s)``, queries ``(t, b, a)`` and
-    gates before their activations ``(t, b, 4u)``. The ``d_*`` are batch-major gradients of the
-    outputs. Per step the loop does only what depends on the step before: the two
-    matmuls that carry the gradient to ``h_{t-1}`` and the context, and the attention
-    scores' backward (``tanh(keys + query)`` is recomputed rather than stored,
-    ``(b, s, a)`` per step). Every weight gradient is one matmul after the loop.
+    gates before their activations ``(t, b, 4u)``. ``inputs`` are the embedded input tokens,
+    time-major ``(t, b, e)``, whose product with ``input_kernel`` (plus the bias) began each
+    step's gates. The ``d_*`` are batch-major gradients of the outputs. Per step the loop
+    does only what depends on the step before: the two matmuls that carry the gradient to
+    ``h_{t-1}`` and the context, and the attention scores' backward (``tanh(keys + query)``
+    is recomputed rather than stored, ``(b, s, a)`` per step). The weight gradients come
+    after the loop, one matmul each, or one for the context and input kernels stacked
+    (``nmt.loop_matmul.stacked_weight_gradients``).
 
     Returns:
-        ``(d_args, d_context_kernel, d_score)``: gradients of ``(gates, h0, c0, keys,
-        values, fused)``, of the context kernel and of the attention's score kernel.
+        ``(d_args, d_context_kernel, d_score)``: gradients of ``(inputs (b, t, e), h0, c0,
+        keys, values, fused, input_kernel, bias)``, of the context kernel and of the
+        attention's score kernel.
     """
     hs, cs, contexts, weights, queries, gates = saved
     steps = tf.shape(hs)[0]
@@ -78,11 +83,18 @@ def unroll_backward(
     d_keys = v * (d_scores_sum[:, :, None] - d_keys)
     d_projected = d_projected.stack()  # (t, b, a + 4u)
     d_context_all = d_context_all.stack()  # (t, b, u_ctx)
-    d_gates = d_projected[:, :, a:]
+    d_gates = _rows(d_projected[:, :, a:])
     d_fused = tf.matmul(_rows(h_prev), _rows(d_projected), transpose_a=True)
-    d_context_kernel = tf.matmul(_rows(contexts), _rows(d_gates), transpose_a=True)
+    d_context_kernel, d_input_kernel = loop_matmul.stacked_weight_gradients(
+        [contexts, inputs], d_gates
+    )
+    d_bias = tf.reduce_sum(d_gates, axis=0)
+    d_inputs = tf.reshape(tf.matmul(d_gates, input_kernel, transpose_b=True), tf.shape(inputs))
     d_values = tf.einsum("tbs,tbu->bsu", weights, d_context_all)
-    d_args = (tf.transpose(d_gates, (1, 0, 2)), dh0, dc0, d_keys, d_values, d_fused)
+    d_args = (
+        tf.transpose(d_inputs, (1, 0, 2)), dh0, dc0, d_keys, d_values, d_fused, d_input_kernel,
+        d_bias,
+    )  # fmt: skip
     return d_args, d_context_kernel, d_v[:, None]
 
 

@@ -174,24 +174,10 @@ def _backward(saved, keep, xs, kernel, recurrent, d_outputs, d_h, d_c):
     d_gates = d_gates.stack()  # (s, b, 4u)
     h_prev = tf.concat([zero[None], hs[:-1]], axis=0)
     d_rows = _rows(d_gates)
-    d_recurrent, d_kernel = stacked_weight_gradients([h_prev, xs], d_rows)
+    d_recurrent, d_kernel = loop_matmul.stacked_weight_gradients([h_prev, xs], d_rows)
     d_bias = tf.reduce_sum(d_rows, axis=0)
     d_xs = tf.reshape(tf.matmul(d_rows, tf.transpose(kernel)), tf.shape(xs))  # (s, b, e)
     return tf.transpose(d_xs, (1, 0, 2)), d_kernel, d_recurrent, d_bias
-
-
-def stacked_weight_gradients(inputs, d_rows):
-    """``[xᵀ·d_rows for x in inputs]`` as one matmul over the inputs side by side.
-
-    ``inputs`` are ``(s, b, k_i)``, ``d_rows`` ``(s * b, n)``. With oneDNN on a 2-core
-    AVX2 CPU, (256 x 1280)·(1280 x 2048) alone took 17 ms (77 GFLOP/s) and
-    (512 x 1280)·(1280 x 2048) 16-17 ms, while the two stacked as one
-    (768 x 1280)·(1280 x 2048) took 24 ms (docs/speed.md).
-    """
-    stacked = tf.concat(inputs, axis=-1)
-    product = tf.matmul(_rows(stacked), d_rows, transpose_a=True)
-    sizes = tf.stack([tf.shape(x)[-1] for x in inputs])
-    return tf.split(product, sizes, axis=0, num=len(inputs))
 
 
 def _cell(z, h, c, keep):

@@ -45,7 +45,7 @@ def loss_and_gradients(model, batch, fast):
         memory, state = model.encode(src, training=True)
         decoder = model.decoder
         hs, contexts, weights = decoder.unroll(
-            decoder.input_gates(tgt_in, training=True), state, memory, fast=fast
+            decoder.embed(tgt_in, training=True), state, memory, fast=fast
         )
         logits = decoder.output_logits(hs, contexts, training=True)
         loss = masked_loss(logits, tgt_out)[0] + tf.reduce_sum(weights * probe)
@@ -84,7 +84,7 @@ def test_fast_unroll_is_not_used_below_float32(make_model, batch):
         model = make_model(scale=0.5)
         memory, state = model.encode(src)
         decoder = model.decoder
-        outputs = decoder.unroll(decoder.input_gates(tgt_in), state, memory)
+        outputs = decoder.unroll(decoder.embed(tgt_in), state, memory)
         assert outputs[0].dtype == tf.float16
     finally:
         keras.mixed_precision.set_global_policy("float32")

@@ -98,9 +98,13 @@ def unroll_backward(
     return d_args, d_context_kernel, d_v[:, None]
 
 
-@tf.function(jit_compile=True)
 def _scores_backward(keys, query, d_scores, v, d_keys, d_v):
-    """One step of the attention scores' backward pass, fused by XLA into few passes.
+    """One step of the attention scores' backward pass.
+
+    Plain TensorFlow ops. As one XLA function per step it took 22-27 ms over 20 steps
+    on a 2-core AVX2 CPU against 11-13 ms as these ops, though in the whole training
+    step the two were even there (0.522 and 0.519 s) and XLA had been the faster on an
+    AVX-512 CPU; without it the first step compiles about 0.4 s sooner (docs/speed.md).
 
     ``tanh(keys + query)`` is recomputed, ``(b, s, a)``. Its gradient is
     ``v * d_scores * (1 - hidden²)``; summed over s for the query the "1" drops out

@@ -20,6 +20,7 @@ from nmt.errors import Interrupted, NmtError
 from nmt.interrupt import Interruptible
 from nmt.model import Seq2Seq, build_model, model_checkpoint
 from nmt.modeldir import BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_ERRORS
+from nmt.optimizer import FusedAdam
 from nmt.pipeline import Encoded, batches
 from nmt.tokenizer import PAD_ID
 
@@ -92,7 +93,7 @@ class Trainer:
             self.model = model or build_model(config.model)
             # Clipping inside the optimizer sees the global gradient (summed over
             # replicas, unscaled under float16 loss scaling) whatever the strategy.
-            self.optimizer = keras.optimizers.Adam(
+            self.optimizer = FusedAdam(
                 learning_rate=t.learning_rate, global_clipnorm=t.clip_norm or None
             )
             if keras.mixed_precision.dtype_policy().name == "mixed_float16":
@@ -131,18 +132,11 @@ class Trainer:
         self.eval_step = tf.function(self._eval_step, input_signature=BATCH_SPEC, jit_compile=jit)
         self._distributed_steps = None  # traced for the distributed dataset's element spec
         self._eval_data = None  # (split, eval step, its batches), built on first use
-        # XLA for the memory-bound ends of the step even when the step itself is not
-        # compiled: fused, the loss over (b, t, v) logits and the Adam update of every
-        # weight are each a few passes over memory instead of one per op (docs/speed.md).
-        # The matmuls stay with TensorFlow's oneDNN kernels, faster on CPU than XLA's.
-        # Under a strategy the update runs in cross-replica context, which XLA cannot
-        # compile, so it stays a plain call there.
+        # XLA for the loss even when the step itself is not compiled: fused, the loss
+        # over (b, t, v) logits is a few passes over memory instead of one per op
+        # (docs/speed.md). The matmuls stay with TensorFlow's oneDNN kernels, faster on
+        # CPU than XLA's, and the update is already one kernel per weight (FusedAdam).
         self._loss = tf.function(masked_loss, jit_compile=True)
-        self._update = (
-            tf.function(self._apply_gradients, jit_compile=True)
-            if strategy is None
-            else self._apply_gradients
-        )
 
     def _scope(self):
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
@@ -152,7 +146,7 @@ class Trainer:
         if self.strategy is not None:
             pairs = [(g, v.value) for g, v in zip(gradients, self.model.trainable_variables)]
             gradients = self.strategy.extended.batch_reduce_to("SUM", pairs)
-        self._update(gradients)
+        self._apply_gradients(gradients)
         return loss_sum, tokens
 
     def _replica_gradients(self, src, tgt_in, tgt_out):

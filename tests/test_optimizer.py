@@ -62,3 +62,15 @@ def test_sparse_gradients_take_keras_path():
     plain, _ = run(keras.optimizers.Adam, 3, sparse, compiled=False)
     for got, expected in zip(fused, plain, strict=True):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_clipping_a_non_finite_norm_gives_nan_as_keras_does():
+    def infinite(step, weights):
+        gradients = dense_gradients(step, weights)
+        return [gradients[0], tf.tensor_scatter_nd_update(gradients[1], [[0]], [np.inf])]
+
+    fused, _ = run(FusedAdam, 1, infinite, clipnorm=1.0)
+    plain, _ = run(keras.optimizers.Adam, 1, infinite, clipnorm=1.0)
+    for got, expected in zip(fused, plain, strict=True):
+        assert np.isnan(expected).all()
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))

@@ -126,6 +126,10 @@ def run_train(args) -> int:
     flops = 3.0 * forward_flops_per_target_token(config.model, args.src_len, args.tgt_len)
     tokens = args.batch * args.tgt_len
     tokens_per_s = tokens / step_s
+
+    def gflops_per_s(seconds):
+        return flops * tokens / seconds / 1e9
+
     result = {
         "bench": "train",
         "jit": config.train.jit_compile,
@@ -134,16 +138,16 @@ def run_train(args) -> int:
         "step_s": _significant(step_s),
         "tgt_tokens_per_s": round(tokens_per_s, 1),
         "train_mflop_per_tgt_token": _significant(flops / 1e6),
-        "gflops_per_s": _significant(flops * tokens_per_s / 1e9),
+        "gflops_per_s": _significant(gflops_per_s(step_s)),
         "matmul_peak_gflops_per_s": round(peak, 1),
-        "fraction_of_peak": _significant(flops * tokens_per_s / 1e9 / peak, 3),
+        "fraction_of_peak": _significant(gflops_per_s(step_s) / peak, 3),
         "retraces": retraces,
         "new_shape_step_s": round(new_shape_s, 2),
     }
     if args.floor:
         floor_s = _floor_s(config.model, args)
         result["matmul_floor_s"] = _significant(floor_s)
-        result["floor_fraction_of_peak"] = _significant(flops * tokens / floor_s / 1e9 / peak, 3)
+        result["floor_fraction_of_peak"] = _significant(gflops_per_s(floor_s) / peak, 3)
     _report(result, args.json)
     return 0
 

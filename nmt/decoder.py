@@ -176,17 +176,15 @@ class Decoder(keras.layers.Layer):
         """
         a = self.attention_units
         if kernels is None:
-            projected = ops.matmul(state.h, self.fused_kernel())
+            times = ops.matmul
+            fused, context_kernel = self.fused_kernel(), self._cast(self.context_kernel)
         else:
-            projected = loop_matmul.matmul(state.h, kernels.fused)
+            times, (fused, context_kernel) = loop_matmul.matmul, kernels
+        projected = times(state.h, fused)
         # The query is h_{t-1}: attention runs before the LSTM update below.
         query = projected[:, :a]
         context, weights = self.attention.attend(query, memory.keys, memory.values, memory.mask)
-        if kernels is None:
-            context_gates = ops.matmul(context, self._cast(self.context_kernel))
-        else:
-            context_gates = loop_matmul.matmul(context, kernels.context)
-        z = input_gates + projected[:, a:] + context_gates
+        z = input_gates + projected[:, a:] + times(context, context_kernel)
         i, f, g, o = ops.split(z, 4, axis=-1)
         c = ops.sigmoid(f) * state.c + ops.sigmoid(i) * ops.tanh(g)
         h = ops.sigmoid(o) * ops.tanh(c)

@@ -129,13 +129,13 @@ def step_function(stage_list: list[Stage], batch: int):
             for j, p in enumerate(stage.products):
                 lhs, rhs = operands[stage.name, j]
                 k = p[-2]
-                x = _width(carry, k if len(p) == 3 or p[-3] != 1 else p[0] * k // batch)
                 if len(p) == 3:
-                    y = loop_matmul.matmul(x, tf.convert_to_tensor(rhs))
+                    y = loop_matmul.matmul(_width(carry, k), tf.convert_to_tensor(rhs))
                 elif p[-3] == 1:  # the thin side is the left one: (B, 1, k)
+                    x = _width(carry, p[0] * k // batch)
                     y = tf.matmul(tf.reshape(x, [p[0], 1, k]), rhs)
                 else:  # (B, m, k)·(B, k, 1)
-                    y = tf.matmul(lhs, x[:, :, None])
+                    y = tf.matmul(lhs, _width(carry, k)[:, :, None])
                 if y.shape[0] == batch:  # v's gradient is not on the recurrence
                     carry = tf.reshape(y, [batch, -1])
             return i + 1, _width(carry, widest)

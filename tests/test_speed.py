@@ -125,12 +125,24 @@ def test_loop_matmul_is_the_plain_product():
     np.testing.assert_allclose(loop_matmul.matmul(x, v), np.asarray(x) @ np.asarray(v).T, rtol=1e-5)
 
 
-@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 only")
-@pytest.mark.parametrize("preset", [None, "0"])
-def test_nmt_asks_for_onednn_unless_told_otherwise(preset):
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+
+
+@pytest.mark.parametrize(
+    "variable, default, preset",
+    [
+        pytest.param(
+            "TF_ENABLE_ONEDNN_OPTS", "1", None, marks=pytest.mark.skipif(not X86, reason="x86 only")
+        ),
+        ("TF_ENABLE_ONEDNN_OPTS", "0", "0"),
+        ("TF_CPU_ALLOCATOR_USE_BFC", "true", None),
+        ("TF_CPU_ALLOCATOR_USE_BFC", "false", "false"),
+    ],
+)
+def test_nmt_sets_tensorflow_defaults_unless_told_otherwise(variable, default, preset):
+    env = {k: v for k, v in os.environ.items() if k != variable}
     if preset is not None:
-        env["TF_ENABLE_ONEDNN_OPTS"] = preset
-    code = "import os, nmt; print(os.environ['TF_ENABLE_ONEDNN_OPTS'])"
+        env[variable] = preset
+    code = f"import os, nmt; print(os.environ.get('{variable}'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == (preset or "1")
+    assert out.stdout.strip() == default

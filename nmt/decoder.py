@@ -140,8 +140,17 @@ class Decoder(keras.layers.Layer):
         """``(b, t)`` ids -> ``(b, t, 4u)``: the input-token half of the LSTM gates."""
         return self._input_gates(self.embed(ids, training=training))
 
-    def _input_gates(self, inputs):
-        return ops.matmul(inputs, self._cast(self.input_kernel)) + self._cast(self.bias)
+    def _input_gates(self, inputs, kernel=None, bias=None):
+        """``(..., e)`` -> ``(..., 4u)``: ``x·W_in + b`` as one 2-D matmul over all rows.
+
+        ``_fast_unroll`` passes the kernel and bias, which its custom gradient takes as
+        arguments rather than reading the variables.
+        """
+        kernel = self._cast(self.input_kernel) if kernel is None else kernel
+        bias = self._cast(self.bias) if bias is None else bias
+        shape = ops.shape(inputs)
+        gates = ops.matmul(ops.reshape(inputs, (-1, shape[-1])), kernel) + bias
+        return ops.reshape(gates, (*shape[:-1], 4 * self.units))
 
     def fused_kernel(self):
         """``(u, a + 4u)``: [W_c | W_h], both applied to ``h_{t-1}``."""
@@ -244,9 +253,7 @@ class Decoder(keras.layers.Layer):
             memory = Memory(values, keys, mask)
             kernels = self.loop_kernels(fused)
             inputs = tf.transpose(inputs, (1, 0, 2))  # (t, b, e)
-            rows = tf.reshape(inputs, [-1, tf.shape(inputs)[-1]])
-            gates = tf.matmul(rows, input_kernel) + bias
-            gates = tf.reshape(gates, [tf.shape(inputs)[0], batch, 4 * self.units])
+            gates = self._input_gates(inputs, input_kernel, bias)
 
             def one_step(carry, gates_t):
                 h, c = carry[:2]

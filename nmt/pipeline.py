@@ -9,6 +9,7 @@ import tensorflow as tf
 from nmt.config import DataConfig
 from nmt.tokenizer import BOS_ID, Tokenizer
 
+# With autotuning off (below), AUTOTUNE parallelism means one call per core.
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -33,7 +34,7 @@ def encode(
     src: list[str], tgt: list[str], src_tok: Tokenizer, tgt_tok: Tokenizer, config: DataConfig
 ) -> Encoded:
     """Tokenize a split in tf.data (batched, parallel) and apply the length limits."""
-    texts = tf.data.Dataset.from_tensor_slices((src, tgt)).batch(1024)
+    texts = untuned(tf.data.Dataset.from_tensor_slices((src, tgt)).batch(1024))
     tokenized = texts.map(
         lambda s, t: (src_tok.tokenize(s), tgt_tok.tokenize(t)),
         num_parallel_calls=AUTOTUNE,
@@ -81,7 +82,7 @@ def batches(
     ``seed``: the same seed gives the same batches, which is what lets an
     interrupted epoch resume at the batch where it stopped.
     """
-    ds = tf.data.Dataset.from_tensor_slices((data.src, data.tgt))
+    ds = untuned(tf.data.Dataset.from_tensor_slices((data.src, data.tgt)))
     if shuffle:
         ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=False)
     ds = ds.map(_teacher_forcing, num_parallel_calls=AUTOTUNE, deterministic=True)
@@ -95,7 +96,22 @@ def batches(
         pad_to_bucket_boundary=False,
     )
     ds = ds.map(lambda *x: _pad_to_multiple(x, width), num_parallel_calls=AUTOTUNE)
-    return ds.prefetch(AUTOTUNE)
+    # Two batches: one being padded while the step runs on the other.
+    return ds.prefetch(2)
+
+
+def untuned(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """``ds`` with tf.data's autotuner off.
+
+    Freeing an autotuned iterator can block until the autotuner's next round, and
+    the rounds come at doubling intervals: 5.1, then 10.2 s after the iterator
+    started. With both cores busy training, that happened to most epochs of the
+    quickstart corpus: an epoch of 5-6 s of steps took 10.3 s. The work here is
+    slicing and padding, far too little to need tuning.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def _teacher_forcing(src, tgt):

@@ -47,6 +47,14 @@ def test_shuffle_is_seeded(tokenizers):
     assert order(1) != order(2)
 
 
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_batches_are_not_autotuned(tokenizers, shuffle):
+    # An autotuned iterator could take seconds to free at the end of every epoch.
+    config = DataConfig(batch_size=4, bucket_width=4)
+    ds = batches(encode(EN, KO, *tokenizers, config), config, shuffle=shuffle)
+    assert ds.options().autotune.enabled is False
+
+
 def test_long_pairs_dropped_or_truncated(tokenizers):
     lengths = tokenizers[0].tokenize(tf.constant(EN[:4])).row_lengths().numpy()
     limit = int(np.sort(lengths)[1])  # two of the four sentences are longer

@@ -9,7 +9,8 @@ import tensorflow as tf
 from nmt.config import DataConfig
 from nmt.tokenizer import BOS_ID, Tokenizer
 
-# With autotuning off (below), AUTOTUNE parallelism means one call per core.
+# With autotuning off (``untuned``), AUTOTUNE parallelism means one call per core (at
+# most 16).
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -106,8 +107,9 @@ def untuned(ds: tf.data.Dataset) -> tf.data.Dataset:
     Freeing an autotuned iterator can block until the autotuner's next round, and
     the rounds come at doubling intervals: 5.1, then 10.2 s after the iterator
     started. With both cores busy training, that happened to most epochs of the
-    quickstart corpus: an epoch of 5-6 s of steps took 10.3 s. The work here is
-    slicing and padding, far too little to need tuning.
+    quickstart corpus: an epoch of 5-6 s of steps took 10.3 s. Batching is slicing
+    and padding, far too little to need tuning, and tokenizing 45,300 pairs took
+    the same 0.8-0.9 s tuned or not.
     """
     options = tf.data.Options()
     options.autotune.enabled = False

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from nmt.config import DataConfig
+from nmt.tfdata import untuned
 from nmt.tokenizer import BOS_ID, Tokenizer
 
-# With autotuning off (``untuned``), AUTOTUNE parallelism means one call per core (at
-# most 16).
+# One call per core (at most 16): what AUTOTUNE means untuned.
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -99,21 +99,6 @@ def batches(
     ds = ds.map(lambda *x: _pad_to_multiple(x, width), num_parallel_calls=AUTOTUNE)
     # Two batches: one being padded while the step runs on the other.
     return ds.prefetch(2)
-
-
-def untuned(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """``ds`` with tf.data's autotuner off.
-
-    Freeing an autotuned iterator can block until the autotuner's next round, and
-    the rounds come at doubling intervals: 5.1, then 10.2 s after the iterator
-    started. With both cores busy training, that happened to most epochs of the
-    quickstart corpus: an epoch of 5-6 s of steps took 10.3 s. Batching is slicing
-    and padding, far too little to need tuning, and tokenizing 45,300 pairs took
-    the same 0.8-0.9 s tuned or not.
-    """
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.with_options(options)
 
 
 def _teacher_forcing(src, tgt):

@@ -20,12 +20,14 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers, ops
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from nmt.attention import AdditiveAttention
 from nmt.synthetic_cli import SyntheticConfig, check
+from nmt.tfdata import untuned
 
 FEATURES = 2  # per time step, for the recurrent variants
 UNITS = 32
@@ -172,7 +174,7 @@ def fit(variant: str, config: SyntheticConfig, x, y, keras_defaults: bool = Fals
 
     ``keras_defaults`` compiles with Keras' own defaults (``jit_compile="auto"``, which is off
     on a CPU, and one step per execution) instead of ``config.jit`` and
-    ``config.steps_per_execution``: the plain Keras reference.
+    ``config.steps_per_execution``: the plain Keras reference. Both read the same batches.
     """
     keras.utils.set_random_seed(config.seed)  # same initial weights and shuffling for both
     model, attention_model = build_model(variant, config)
@@ -183,16 +185,34 @@ def fit(variant: str, config: SyntheticConfig, x, y, keras_defaults: bool = Fals
         metrics=["accuracy"],
         **({} if keras_defaults else compiled),
     )
+    train, validation = datasets(x, y, config)
     start = time.perf_counter()
     history = model.fit(
-        x,
-        y,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        validation_split=config.validation_split,
-        verbose=0,
+        train, validation_data=validation, epochs=config.epochs, shuffle=False, verbose=0
     )
     return attention_model, history.history, time.perf_counter() - start
+
+
+def datasets(x, y, config: SyntheticConfig) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Training batches, reshuffled each epoch, and validation batches: the last
+    ``validation_split`` of the samples, as Keras' ``validation_split`` would take.
+
+    Not Keras' own array adapter, whose autotuned iterators could hold ``fit`` for
+    up to 20 s after its last epoch (``nmt.tfdata.untuned``).
+    """
+    n_train = len(x) - int(len(x) * config.validation_split)
+    x_train, y_train = tf.constant(x[:n_train]), tf.constant(y[:n_train])
+    train = (
+        tf.data.Dataset.range(n_train)
+        .shuffle(n_train, seed=config.seed)
+        .batch(config.batch_size)
+        # Indices are shuffled and gathered a batch at a time: cheaper than
+        # shuffling hundreds of thousands of single samples.
+        .map(lambda i: (tf.gather(x_train, i), tf.gather(y_train, i)))
+        .prefetch(2)
+    )
+    validation = tf.data.Dataset.from_tensor_slices((x[n_train:], y[n_train:]))
+    return untuned(train), untuned(validation.batch(config.batch_size))
 
 
 def run(

@@ -42,6 +42,23 @@ def test_attention_model_gives_a_distribution_per_sample(variant):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)  # over steps or features
 
 
+def test_datasets_split_like_keras_and_reshuffle_each_epoch():
+    config = SyntheticConfig(samples=100, batch_size=16, validation_split=0.25, seed=3)
+    x, y = synthetic.make_data("after", config.samples, config, np.random.default_rng(0))
+    train, validation = synthetic.datasets(x, y, config)
+    epochs = [np.concatenate([bx.numpy() for bx, _ in train]) for _ in range(2)]
+    for seen in epochs:  # every training sample once, and no validation sample
+        assert seen.shape == x[:75].shape
+        assert sorted(map(bytes, seen)) == sorted(map(bytes, x[:75]))
+    assert not np.array_equal(epochs[0], epochs[1])
+    for bx, by in train.take(2):  # a sample keeps its label
+        rows = [int(np.flatnonzero((x == row).all(axis=(1, 2)))[0]) for row in bx.numpy()]
+        np.testing.assert_array_equal(by.numpy(), y[rows])
+    np.testing.assert_array_equal(np.concatenate([bx for bx, _ in validation]), x[75:])
+    assert train.options().autotune.enabled is False
+    assert validation.options().autotune.enabled is False
+
+
 def test_step_annotations_are_per_step_and_round_trip_their_config():
     layer = synthetic.StepAnnotations(4, name="annotations")
     x = np.random.default_rng(0).standard_normal((3, 6, 2)).astype("float32")

@@ -176,7 +176,7 @@ def fit(variant: str, config: SyntheticConfig, x, y, keras_defaults: bool = Fals
     on a CPU, and one step per execution) instead of ``config.jit`` and
     ``config.steps_per_execution``: the plain Keras reference. Both read the same batches.
     """
-    keras.utils.set_random_seed(config.seed)  # same initial weights and shuffling for both
+    keras.utils.set_random_seed(config.seed)  # same initial weights for both
     model, attention_model = build_model(variant, config)
     compiled = {"jit_compile": config.jit, "steps_per_execution": config.steps_per_execution}
     model.compile(

@@ -8,7 +8,8 @@ import platform
 # (docs/speed.md), so nmt asks for them on every x86 CPU; other CPUs were not
 # measured. It only works before TensorFlow is imported, and a value the user set
 # (0 opts out) is kept.
-if platform.machine().lower() in ("x86_64", "amd64"):
+X86 = platform.machine().lower() in ("x86_64", "amd64")
+if X86:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 # TensorFlow's BFC allocator keeps freed CPU memory for the next tensors instead of

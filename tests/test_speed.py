@@ -8,7 +8,6 @@ against the textbook version: TensorFlow's autodiff of ``Decoder.step`` under
 """
 
 import os
-import platform
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import nmt
 from nmt import loop_matmul
 from nmt.config import Config
 from nmt.trainer import Trainer, masked_loss
@@ -125,14 +125,14 @@ def test_loop_matmul_is_the_plain_product():
     np.testing.assert_allclose(loop_matmul.matmul(x, v), np.asarray(x) @ np.asarray(v).T, rtol=1e-5)
 
 
-X86 = platform.machine().lower() in ("x86_64", "amd64")
-
-
 @pytest.mark.parametrize(
     "variable, default, preset",
     [
         pytest.param(
-            "TF_ENABLE_ONEDNN_OPTS", "1", None, marks=pytest.mark.skipif(not X86, reason="x86 only")
+            "TF_ENABLE_ONEDNN_OPTS",
+            "1",
+            None,
+            marks=pytest.mark.skipif(not nmt.X86, reason="x86 only"),
         ),
         ("TF_ENABLE_ONEDNN_OPTS", "0", "0"),
         ("TF_CPU_ALLOCATOR_USE_BFC", "true", None),

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from nmt.attention import AdditiveAttention
-from nmt.synthetic_cli import SyntheticConfig, check
+from nmt.synthetic_cli import SyntheticConfig, check, validation_count
 from nmt.tfdata import untuned
 
 FEATURES = 2  # per time step, for the recurrent variants
@@ -200,7 +200,7 @@ def datasets(x, y, config: SyntheticConfig) -> tuple[tf.data.Dataset, tf.data.Da
     Not Keras' own array adapter, whose autotuned iterators could hold ``fit`` for
     up to 20 s after its last epoch (``nmt.tfdata.untuned``).
     """
-    n_train = len(x) - int(len(x) * config.validation_split)
+    n_train = len(x) - validation_count(len(x), config.validation_split)
     x_train, y_train = tf.constant(x[:n_train]), tf.constant(y[:n_train])
     train = (
         tf.data.Dataset.range(n_train)

@@ -53,12 +53,17 @@ def check(variant: str, config: SyntheticConfig) -> None:
             f"--column {config.column} is outside [0, {width}) for variant {variant} "
             f"({flag} {width})"
         )
-    validation = int(config.samples * config.validation_split)
+    validation = validation_count(config.samples, config.validation_split)
     if not 1 <= validation < config.samples:
         raise NmtError(
             f"--validation-split {config.validation_split} of --samples {config.samples} "
             "leaves no validation or no training samples"
         )
+
+
+def validation_count(samples: int, split: float) -> int:
+    """How many of ``samples`` the last ``split`` of them is, for training and ``check`` alike."""
+    return int(samples * split)
 
 
 def check_plot_path(path: Path) -> None:

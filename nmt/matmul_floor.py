@@ -14,6 +14,18 @@ this model can reach here with these matmul kernels.
 The loops chain each product into the next through their thin operand (a slice or
 a tile of the previous product, a few microseconds per step), so no step can start
 before the one before it, as in the model.
+
+``step_function(..., unavoidable=True)`` adds, in place, the work besides matmuls that
+no implementation of this model can skip, each once and forward only: the LSTM gates'
+activations and cell update in every step of both loops, the attention's
+``tanh(W_c·c + W_y·y_i)`` over ``(b, s, a)`` in every decoder step (the scores then
+multiply that instead of a fixed operand), the exponent and row sums of every logit for
+the softmax, and the optimizer's update of every weight. Left out: the activations'
+derivatives, the loss gradient, gathers, masks, and every extra pass over memory a real
+step makes. Its time is the step floor: the fastest step these kernels allow however
+well the rest were fused, since in the step each added part is on the critical path
+(inside the recurrences, between the projection and its gradient, after the global norm
+of all gradients).
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -32,13 +45,18 @@ class Stage(NamedTuple):
     """Products ``(m, k, n)`` (``(m x k)·(k x n)``) or batched ``(batch, m, k, n)``.
 
     ``steps`` 0 runs each product once; ``steps`` n runs all of them in turn, n times,
-    each step's products chained through the loop's carry ``(b, ·)``.
+    each step's products chained through the loop's carry ``(b, ·)``. ``unavoidable``
+    names the work besides matmuls that the stage adds under
+    ``step_function(..., unavoidable=True)``: ``"lstm"`` (a loop's last product are the
+    gates), ``"attention"`` (a decoder loop's second product are the scores) or
+    ``"softmax"`` (the stage's product are the logits).
     """
 
     name: str
     products: tuple[tuple[int, ...], ...]
     steps: int = 0
     after: tuple[str, ...] = ()
+    unavoidable: tuple[str, ...] = ()
 
 
 def stages(m, batch: int, src_len: int, tgt_len: int) -> list[Stage]:
@@ -49,7 +67,7 @@ def stages(m, batch: int, src_len: int, tgt_len: int) -> list[Stage]:
     return [
         Stage("encoder inputs", ((bs, e, g),)),
         Stage("decoder inputs", ((bt, e, g),)),
-        Stage("encoder loop", ((b, u, g),), steps=s, after=("encoder inputs",)),
+        Stage("encoder loop", ((b, u, g),), s, ("encoder inputs",), ("lstm",)),
         Stage("keys, bridges", ((bs, u, a), (b, u, u), (b, u, u)), after=("encoder loop",)),
         # Per step: [W_c | W_h], the scores v·m_i, the context, the context gates.
         Stage(
@@ -57,9 +75,10 @@ def stages(m, batch: int, src_len: int, tgt_len: int) -> list[Stage]:
             ((b, u, a + g), (b, s, a, 1), (b, 1, s, u), (b, u, g)),
             steps=t,
             after=("keys, bridges", "decoder inputs"),
+            unavoidable=("attention", "lstm"),
         ),
         Stage("readout", ((bt, 2 * u, r),), after=("decoder loop",)),
-        Stage("projection", ((bt, r, v),), after=("readout",)),
+        Stage("projection", ((bt, r, v),), after=("readout",), unavoidable=("softmax",)),
         Stage("projection backward", ((bt, v, r), (r, bt, v)), after=("projection",)),
         Stage("readout backward", ((bt, r, 2 * u), (2 * u, bt, r)), after=("projection backward",)),
         # Per step: dz·W_ctxᵀ, the scores' gradient from the context, the query's
@@ -102,8 +121,15 @@ def flops(stage_list: list[Stage]) -> float:
     )
 
 
-def step_function(stage_list: list[Stage], batch: int):
-    """A ``tf.function`` running ``stage_list`` once; its scalar result reads every product."""
+def step_function(
+    stage_list: list[Stage], batch: int, unavoidable: bool = False,
+    update: Callable[[], object] | None = None,
+):  # fmt: skip
+    """A ``tf.function`` running ``stage_list`` once; its scalar result reads every product.
+
+    With ``unavoidable``, each stage also does the work its ``Stage.unavoidable`` names,
+    and ``update`` (the optimizer's, with fixed gradients) runs after every stage.
+    """
     rng = tf.random.Generator.from_seed(0)
 
     def operand(*shape):
@@ -125,7 +151,11 @@ def step_function(stage_list: list[Stage], batch: int):
     start = operand(batch, widest)
 
     def run_loop(stage):
-        def body(i, carry):
+        extra = stage.unavoidable if unavoidable else ()
+        # The cell's width, when the last product are an LSTM's gates.
+        units = stage.products[-1][-1] // 4 if "lstm" in extra else 1
+
+        def body(i, carry, cell):
             for j, p in enumerate(stage.products):
                 lhs, rhs = operands[stage.name, j]
                 k = p[-2]
@@ -135,12 +165,18 @@ def step_function(stage_list: list[Stage], batch: int):
                     x = _width(carry, p[0] * k // batch)
                     y = tf.matmul(tf.reshape(x, [p[0], 1, k]), rhs)
                 else:  # (B, m, k)·(B, k, 1)
-                    y = tf.matmul(lhs, _width(carry, k)[:, :, None])
+                    x = _width(carry, k)
+                    if j == 1 and "attention" in extra:  # the scores of tanh(keys + query)
+                        lhs = tf.tanh(lhs + x[:, None, :])
+                    y = tf.matmul(lhs, x[:, :, None])
+                if j == len(stage.products) - 1 and "lstm" in extra:
+                    y, cell = _lstm_cell(y, cell, units)
                 if y.shape[0] == batch:  # v's gradient is not on the recurrence
                     carry = tf.reshape(y, [batch, -1])
-            return i + 1, _width(carry, widest)
+            return i + 1, _width(carry, widest), cell
 
-        return tf.while_loop(lambda i, _: i < stage.steps, body, (0, start))[1]
+        cell = tf.zeros([batch, units])
+        return tf.while_loop(lambda i, *_: i < stage.steps, body, (0, start, cell))[1]
 
     @tf.function
     def program():
@@ -152,23 +188,41 @@ def step_function(stage_list: list[Stage], batch: int):
                 else:
                     pairs = [operands[stage.name, i] for i in range(len(stage.products))]
                     results = [tf.matmul(lhs, rhs) for lhs, rhs in pairs]
+                if unavoidable and "softmax" in stage.unavoidable:
+                    # Every logit's exponent, and the normaliser of every row.
+                    row_sums = tf.reduce_sum(tf.exp(results[0]), axis=-1)
+                    results.append(tf.reduce_sum(tf.math.log(row_sums))[None])
                 # One element of each product, so none is pruned as unused.
                 outputs[stage.name] = tf.add_n([tf.reshape(y, [-1])[0] for y in results])
+        if update is not None and unavoidable:
+            with tf.control_dependencies(list(outputs.values())):
+                update()
         return tf.add_n(list(outputs.values()))
 
     return program
 
 
-def time_floor(stage_list: list[Stage], batch: int, repeats: int) -> float:
-    """Median seconds of ``repeats`` runs of the matmul-only step, after a warm-up."""
-    program = step_function(stage_list, batch)
-    float(program())
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def time_floors(programs: list, repeats: int) -> list[float]:
+    """Median seconds of each ``step_function`` program, alternated ``repeats`` times.
+
+    Alternated, so that on a shared machine each sees the same load.
+    """
+    for program in programs:
         float(program())
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
+    seconds = [[] for _ in programs]
+    for _ in range(repeats):
+        for program, times in zip(programs, seconds):
+            start = time.perf_counter()
+            float(program())
+            times.append(time.perf_counter() - start)
+    return [statistics.median(times) for times in seconds]
+
+
+def _lstm_cell(gates, c, units: int):
+    """``(b, 4u)`` gates before their activations -> ``(h, c)``."""
+    i_f_o = tf.sigmoid(gates[:, : 3 * units])
+    c = i_f_o[:, units : 2 * units] * c + i_f_o[:, :units] * tf.tanh(gates[:, 3 * units :])
+    return i_f_o[:, 2 * units :] * tf.tanh(c), c
 
 
 def _width(x, k: int):

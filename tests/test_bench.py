@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 
 from nmt import matmul_floor
 from nmt.bench import forward_flops_per_target_token
@@ -41,12 +42,16 @@ def test_bench_train_reports_throughput_and_no_retracing():
     assert report["retraces"] == 0
 
 
-def test_bench_train_floor_reports_the_matmul_only_step():
+def test_bench_train_floor_reports_the_matmul_only_step_and_the_step_floor():
     report = bench("train", *TINY, "--steps", "2", "--floor", "--json")
-    assert report["matmul_floor_s"] > 0
-    # Both fractions are useful FLOP/s over the same peak, at the two step times.
-    ratio = report["floor_fraction_of_peak"] / report["fraction_of_peak"]
-    assert ratio == pytest.approx(report["step_s"] / report["matmul_floor_s"], rel=0.02)
+    # Every fraction is useful FLOP/s over the same peak, at its own step time.
+    for floor, fraction in (
+        ("matmul_floor_s", "floor_fraction_of_peak"),
+        ("step_floor_s", "step_floor_fraction_of_peak"),
+    ):
+        assert report[floor] > 0
+        ratio = report[fraction] / report["fraction_of_peak"]
+        assert ratio == pytest.approx(report["step_s"] / report[floor], rel=0.02)
 
 
 @pytest.mark.parametrize(
@@ -80,6 +85,38 @@ def test_floor_program_holds_every_product_in_its_loop_or_outside():
     loops = sorted(products(f.node_def) for f in bodies)
     assert loops == sorted(len(s.products) for s in stages if s.steps)
     assert products(graph.node) == sum(len(s.products) for s in stages if not s.steps)
+
+
+def test_step_floor_adds_the_unavoidable_work_where_the_step_does_it():
+    """The same products; activations in the loops that have them, the softmax's
+    exponents outside them, and the update once, after everything else."""
+    m = ModelConfig(tgt_vocab_size=30, embedding_dim=4, units=6, attention_units=5, readout_dim=3)
+    stages = matmul_floor.stages(m, 3, 4, 5)
+    updates = tf.Variable(0)
+
+    def update():
+        updates.assign_add(1)
+
+    plain = matmul_floor.step_function(stages, 3, update=update)
+    program = matmul_floor.step_function(stages, 3, unavoidable=True, update=update)
+    float(plain())
+    assert int(updates.numpy()) == 0  # only the step floor updates
+    float(program())
+    float(program())
+    assert int(updates.numpy()) == 2
+    graph = program.get_concrete_function().graph.as_graph_def()
+
+    def count(nodes, op):
+        return sum(node.op == op for node in nodes)
+
+    bodies = [f.node_def for f in graph.library.function if "body" in f.signature.name]
+    # Per step: the encoder's cell (tanh of g and of c); the decoder's attention and cell.
+    assert sorted(count(body, "Tanh") for body in bodies) == [0, 0, 2, 3]
+    assert sorted(count(body, "Sigmoid") for body in bodies) == [0, 0, 1, 1]
+    assert sorted(count(body, "MatMul") + count(body, "BatchMatMulV2") for body in bodies) == (
+        sorted(len(s.products) for s in stages if s.steps)
+    )
+    assert count(graph.node, "Exp") == 1
 
 
 def test_bench_decode_compares_with_the_eager_loop():

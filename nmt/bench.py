@@ -96,7 +96,8 @@ def run_train(args) -> int:
     _set_threads(args)
     config = bench_config(args)
     rng = np.random.default_rng(0)
-    src, tgt_in, tgt_out = random_batch(rng, args.vocab, args.batch, args.src_len, args.tgt_len)
+    batch = random_batch(rng, args.vocab, args.batch, args.src_len, args.tgt_len)
+    src, tgt_in, tgt_out = batch
     peak = MatmulPeak()
     with tempfile.TemporaryDirectory(prefix="nmt-bench-") as model_dir:
         trainer = Trainer(config, model_dir)
@@ -145,18 +146,16 @@ def run_train(args) -> int:
         "new_shape_step_s": round(new_shape_s, 2),
     }
     if args.floor:
-        floor_s, step_floor_s = _floors_s(config.model, args, trainer)
-        result["matmul_floor_s"] = _significant(floor_s)
-        result["floor_fraction_of_peak"] = _significant(gflops_per_s(floor_s) / peak, 3)
-        result["step_floor_s"] = _significant(step_floor_s)
-        result["step_floor_fraction_of_peak"] = _significant(gflops_per_s(step_floor_s) / peak, 3)
+        result["floor_rounds"] = _floor_rounds(config.model, args, trainer, batch, gflops_per_s)
     _report(result, args.json)
     return 0
 
 
-def _floors_s(m, args, trainer) -> tuple[float, float]:
-    """Seconds of the step's matmuls alone, and with the work no implementation can skip
-    (``nmt.matmul_floor``), timed as the step was; the update is the trainer's optimizer's."""
+def _floor_rounds(m, args, trainer, batch, gflops_per_s) -> dict:
+    """The step beside its two floors (``nmt.matmul_floor``) and the matmul peak, all four
+    alternated for ``args.steps`` rounds so that they see the same load: the step's
+    matmuls alone, the step floor (those plus the work no implementation can skip; its
+    update is the trainer's optimizer's) and the real step. Medians of the rounds."""
     from nmt import matmul_floor
 
     stages = matmul_floor.stages(m, args.batch, args.src_len, args.tgt_len)
@@ -166,12 +165,26 @@ def _floors_s(m, args, trainer) -> tuple[float, float]:
     def update():
         trainer.optimizer.apply_gradients(zip(gradients, variables))
 
+    peak = MatmulPeak()
     programs = [
         matmul_floor.step_function(stages, args.batch),
         matmul_floor.step_function(stages, args.batch, unavoidable=True, update=update),
+        lambda: trainer.train_step(*batch)[0],
+        lambda: tf.matmul(peak.x, peak.y)[0, 0],
     ]
-    floor_s, step_floor_s = matmul_floor.time_floors(programs, args.steps)
-    return floor_s, step_floor_s
+    floor_s, step_floor_s, step_s, peak_s = matmul_floor.time_floors(programs, args.steps)
+    peak_gflops = 2.0 * peak.size**3 / peak_s / 1e9
+    return {
+        "step_s": _significant(step_s),
+        "matmul_floor_s": _significant(floor_s),
+        "step_floor_s": _significant(step_floor_s),
+        "matmul_peak_gflops_per_s": round(peak_gflops, 1),
+        "fraction_of_peak": _significant(gflops_per_s(step_s) / peak_gflops, 3),
+        "floor_fraction_of_peak": _significant(gflops_per_s(floor_s) / peak_gflops, 3),
+        "step_floor_fraction_of_peak": _significant(gflops_per_s(step_floor_s) / peak_gflops, 3),
+        # How close the step comes to the fastest step these kernels allow.
+        "share_of_step_floor": _significant(step_floor_s / step_s, 3),
+    }
 
 
 def run_decode(args) -> int:

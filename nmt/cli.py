@@ -278,7 +278,8 @@ def _add_bench(sub) -> None:
     train.add_argument(
         "--floor",
         action="store_true",
-        help="also time the step's matmuls alone: the fastest this step could run here",
+        help="also time the step's matmuls alone, and with the work besides matmuls that no "
+        "implementation can skip: the fastest this step could run here",
     )
     decode = what.add_parser("decode", help="decoding throughput (sentences/s, tokens/s)")
     _add_bench_size(decode)

@@ -18,35 +18,17 @@ from nmt import distribute
 from nmt.config import Config
 from nmt.errors import Interrupted, NmtError
 from nmt.interrupt import Interruptible
+from nmt.loss import fused_masked_loss, masked_loss
 from nmt.model import Seq2Seq, build_model, model_checkpoint
 from nmt.modeldir import BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_ERRORS
 from nmt.optimizer import FusedAdam
 from nmt.pipeline import Encoded, batches
-from nmt.tokenizer import PAD_ID
 
 BATCH_SPEC = (
     tf.TensorSpec([None, None], tf.int32, name="src"),
     tf.TensorSpec([None, None], tf.int32, name="tgt_in"),
     tf.TensorSpec([None, None], tf.int32, name="tgt_out"),
 )
-
-
-def masked_loss(logits, targets, label_smoothing: float = 0.0):
-    """Summed cross-entropy over real (non-pad) target tokens, and their count.
-
-    Returning the sum and the count, not the mean, lets callers average over any
-    number of batches (or replicas) without weighting short batches wrongly.
-    """
-    mask = tf.cast(targets != PAD_ID, tf.float32)
-    logits = tf.cast(logits, tf.float32)
-    if label_smoothing:
-        vocab = tf.shape(logits)[-1]
-        labels = tf.one_hot(targets, vocab) * (1.0 - label_smoothing)
-        labels += label_smoothing / tf.cast(vocab, tf.float32)
-        losses = tf.nn.softmax_cross_entropy_with_logits(labels, logits)
-    else:
-        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
-    return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
 
 
 @dataclass
@@ -137,6 +119,8 @@ class Trainer:
         # (docs/speed.md). The matmuls stay with TensorFlow's oneDNN kernels, faster on
         # CPU than XLA's, and the update is already one kernel per weight (FusedAdam).
         self._loss = tf.function(masked_loss, jit_compile=True)
+        # Training's loss also hands its gradient over from the same XLA function.
+        self._train_loss = fused_masked_loss
 
     def _scope(self):
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
@@ -156,7 +140,7 @@ class Trainer:
         context = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
             logits, _ = self.model((src, tgt_in), training=True)
-            loss_sum, tokens = self._loss(logits, tgt_out, self.config.train.label_smoothing)
+            loss_sum, tokens = self._train_loss(logits, tgt_out, self.config.train.label_smoothing)
             all_tokens = context.all_reduce("SUM", tokens) if self.strategy else tokens
             loss = loss_sum / tf.maximum(all_tokens, 1.0)
             if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):

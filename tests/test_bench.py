@@ -42,16 +42,19 @@ def test_bench_train_reports_throughput_and_no_retracing():
     assert report["retraces"] == 0
 
 
-def test_bench_train_floor_reports_the_matmul_only_step_and_the_step_floor():
+def test_bench_train_floor_reports_the_step_beside_its_floors():
     report = bench("train", *TINY, "--steps", "2", "--floor", "--json")
+    rounds = report["floor_rounds"]
     # Every fraction is useful FLOP/s over the same peak, at its own step time.
-    for floor, fraction in (
+    for time_s, fraction in (
         ("matmul_floor_s", "floor_fraction_of_peak"),
         ("step_floor_s", "step_floor_fraction_of_peak"),
     ):
-        assert report[floor] > 0
-        ratio = report[fraction] / report["fraction_of_peak"]
-        assert ratio == pytest.approx(report["step_s"] / report[floor], rel=0.02)
+        assert rounds[time_s] > 0
+        ratio = rounds[fraction] / rounds["fraction_of_peak"]
+        assert ratio == pytest.approx(rounds["step_s"] / rounds[time_s], rel=0.02)
+    share = rounds["step_floor_s"] / rounds["step_s"]
+    assert rounds["share_of_step_floor"] == pytest.approx(share, rel=0.01)
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,9 @@ def stages(m, batch: int, src_len: int, tgt_len: int) -> list[Stage]:
     return [
         Stage("encoder inputs", ((bs, e, g),)),
         Stage("decoder inputs", ((bt, e, g),)),
-        Stage("encoder loop", ((b, u, g),), s, ("encoder inputs",), ("lstm",)),
+        Stage(
+            "encoder loop", ((b, u, g),), steps=s, after=("encoder inputs",), unavoidable=("lstm",)
+        ),
         Stage("keys, bridges", ((bs, u, a), (b, u, u), (b, u, u)), after=("encoder loop",)),
         # Per step: [W_c | W_h], the scores v·m_i, the context, the context gates.
         Stage(
@@ -219,7 +221,11 @@ def time_floors(programs: list, repeats: int) -> list[float]:
 
 
 def _lstm_cell(gates, c, units: int):
-    """``(b, 4u)`` gates before their activations -> ``(h, c)``."""
+    """``(b, 4u)`` gates before their activations -> ``(h, c)``.
+
+    The gates are taken as i, f, o, g (the model's order is i, f, g, o): one sigmoid
+    over three of them, the same work.
+    """
     i_f_o = tf.sigmoid(gates[:, : 3 * units])
     c = i_f_o[:, units : 2 * units] * c + i_f_o[:, :units] * tf.tanh(gates[:, 3 * units :])
     return i_f_o[:, 2 * units :] * tf.tanh(c), c

@@ -66,12 +66,20 @@ class MatmulPeak:
         self.x = tf.random.normal((size, size))
         self.y = tf.random.normal((size, size))
         self.rates: list[float] = []
-        tf.matmul(self.x, self.y).numpy()
+        self.run().numpy()
+
+    def run(self) -> tf.Tensor:
+        """The yardstick's product itself."""
+        return tf.matmul(self.x, self.y)
+
+    def rate(self, seconds: float) -> float:
+        """GFLOP/s of one ``run`` that took ``seconds``."""
+        return 2.0 * self.size**3 / seconds / 1e9
 
     def measure(self) -> None:
         start = time.perf_counter()
-        tf.matmul(self.x, self.y).numpy()
-        self.rates.append(2.0 * self.size**3 / (time.perf_counter() - start) / 1e9)
+        self.run().numpy()
+        self.rates.append(self.rate(time.perf_counter() - start))
 
     def gflops_per_s(self) -> float:
         return statistics.median(self.rates)
@@ -97,19 +105,18 @@ def run_train(args) -> int:
     config = bench_config(args)
     rng = np.random.default_rng(0)
     batch = random_batch(rng, args.vocab, args.batch, args.src_len, args.tgt_len)
-    src, tgt_in, tgt_out = batch
     peak = MatmulPeak()
     with tempfile.TemporaryDirectory(prefix="nmt-bench-") as model_dir:
         trainer = Trainer(config, model_dir)
         step = trainer.train_step
         start = time.perf_counter()
-        float(step(src, tgt_in, tgt_out)[0])
+        float(step(*batch)[0])
         compile_s = time.perf_counter() - start
-        float(step(src, tgt_in, tgt_out)[0])
+        float(step(*batch)[0])
         times = []
         for _ in range(args.steps):
             start = time.perf_counter()
-            float(step(src, tgt_in, tgt_out)[0])
+            float(step(*batch)[0])
             times.append(time.perf_counter() - start)
             peak.measure()
         traces = step.experimental_get_tracing_count()
@@ -123,7 +130,7 @@ def run_train(args) -> int:
         retraces = step.experimental_get_tracing_count() - traces
     # The mean, as the reference implementations report it.
     step_s = statistics.mean(times)
-    peak = peak.gflops_per_s()
+    peak_gflops = peak.gflops_per_s()
     flops = 3.0 * forward_flops_per_target_token(config.model, args.src_len, args.tgt_len)
     tokens = args.batch * args.tgt_len
     tokens_per_s = tokens / step_s
@@ -140,18 +147,19 @@ def run_train(args) -> int:
         "tgt_tokens_per_s": round(tokens_per_s, 1),
         "train_mflop_per_tgt_token": _significant(flops / 1e6),
         "gflops_per_s": _significant(gflops_per_s(step_s)),
-        "matmul_peak_gflops_per_s": round(peak, 1),
-        "fraction_of_peak": _significant(gflops_per_s(step_s) / peak, 3),
+        "matmul_peak_gflops_per_s": round(peak_gflops, 1),
+        "fraction_of_peak": _significant(gflops_per_s(step_s) / peak_gflops, 3),
         "retraces": retraces,
         "new_shape_step_s": round(new_shape_s, 2),
     }
     if args.floor:
-        result["floor_rounds"] = _floor_rounds(config.model, args, trainer, batch, gflops_per_s)
+        rounds = _floor_rounds(config.model, args, trainer, batch, peak, gflops_per_s)
+        result["floor_rounds"] = rounds
     _report(result, args.json)
     return 0
 
 
-def _floor_rounds(m, args, trainer, batch, gflops_per_s) -> dict:
+def _floor_rounds(m, args, trainer, batch, peak: MatmulPeak, gflops_per_s) -> dict:
     """The step beside its two floors (``nmt.matmul_floor``) and the matmul peak, all four
     alternated for ``args.steps`` rounds so that they see the same load: the step's
     matmuls alone, the step floor (those plus the work no implementation can skip; its
@@ -165,15 +173,14 @@ def _floor_rounds(m, args, trainer, batch, gflops_per_s) -> dict:
     def update():
         trainer.optimizer.apply_gradients(zip(gradients, variables))
 
-    peak = MatmulPeak()
     programs = [
         matmul_floor.step_function(stages, args.batch),
         matmul_floor.step_function(stages, args.batch, unavoidable=True, update=update),
         lambda: trainer.train_step(*batch)[0],
-        lambda: tf.matmul(peak.x, peak.y)[0, 0],
+        lambda: peak.run()[0, 0],
     ]
     floor_s, step_floor_s, step_s, peak_s = matmul_floor.time_floors(programs, args.steps)
-    peak_gflops = 2.0 * peak.size**3 / peak_s / 1e9
+    peak_gflops = peak.rate(peak_s)
     return {
         "step_s": _significant(step_s),
         "matmul_floor_s": _significant(floor_s),

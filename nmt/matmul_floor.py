@@ -205,10 +205,9 @@ def step_function(
 
 
 def time_floors(programs: list, repeats: int) -> list[float]:
-    """Median seconds of each ``step_function`` program, alternated ``repeats`` times.
-
-    Alternated, so that on a shared machine each sees the same load.
-    """
+    """Median seconds of each program (a ``step_function``, or any callable returning a
+    scalar), alternated ``repeats`` times, so that on a shared machine each sees the
+    same load."""
     for program in programs:
         float(program())
     seconds = [[] for _ in programs]

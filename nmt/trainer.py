@@ -119,8 +119,6 @@ class Trainer:
         # (docs/speed.md). The matmuls stay with TensorFlow's oneDNN kernels, faster on
         # CPU than XLA's, and the update is already one kernel per weight (FusedAdam).
         self._loss = tf.function(masked_loss, jit_compile=True)
-        # Training's loss also hands its gradient over from the same XLA function.
-        self._train_loss = fused_masked_loss
 
     def _scope(self):
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
@@ -140,7 +138,8 @@ class Trainer:
         context = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
             logits, _ = self.model((src, tgt_in), training=True)
-            loss_sum, tokens = self._train_loss(logits, tgt_out, self.config.train.label_smoothing)
+            # Training's loss also hands over its gradient, from the same XLA function.
+            loss_sum, tokens = fused_masked_loss(logits, tgt_out, self.config.train.label_smoothing)
             all_tokens = context.all_reduce("SUM", tokens) if self.strategy else tokens
             loss = loss_sum / tf.maximum(all_tokens, 1.0)
             if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):

@@ -20,4 +20,26 @@ if X86:
 # TensorFlow's first allocation, and a user's value wins.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
+
+def _tensorflow_version() -> tuple[int, ...]:
+    from importlib import metadata
+
+    for name in ("tensorflow", "tensorflow-cpu"):
+        try:
+            return tuple(int(p) for p in metadata.version(name).split(".")[:2])
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
+    return ()
+
+
+# XLA's CPU backend in TensorFlow 2.21 builds its YNNPACK fusions on their first run,
+# into state that every run of the same compiled function shares: two runs starting at
+# once (the loss of two CPU streams, nmt/cpu_streams.py) corrupt it, and the process
+# dies of std::bad_alloc or a segfault in xla::cpu::EmitYnnSubgraph (3 of 4 runs of 25
+# steps of new shapes; none of 6 without the fusions). Turning them off cost the loss
+# about 1 ms in 15. Older TensorFlow has no such fusions and would reject the flag.
+_YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
+if _tensorflow_version() >= (2, 21) and _YNN_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {_YNN_FLAG}=".strip()
+
 __version__ = "0.1.0"

@@ -18,6 +18,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from nmt import cpu_streams
 from nmt.config import Config
 from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
@@ -33,6 +34,10 @@ def bench_config(args) -> Config:
     m.units = m.attention_units = args.units
     m.encoder_layers, m.bidirectional, m.dropout = 1, False, 0.0
     config.train.jit_compile = bool(getattr(args, "jit", False))
+    streams = getattr(args, "cpu_streams", None)
+    if streams is None:  # explicit --threads mean one stream; else as nmt train does
+        streams = 1 if getattr(args, "threads", 0) else cpu_streams.AUTO
+    config.train.cpu_streams = streams
     return config
 
 
@@ -55,7 +60,12 @@ def forward_flops_per_target_token(m, src_len: int, tgt_len: int) -> float:
 
 
 class MatmulPeak:
-    """GFLOP/s of a large fp32 ``tf.matmul``: the most this machine gives any model.
+    """GFLOP/s of large fp32 ``tf.matmul``s: the most this machine gives any model.
+
+    One 2048² product with TensorFlow's default threads. With fewer intra-op threads
+    than cores (``--threads``, or the training's CPU streams) one product would leave
+    cores idle, so the yardstick then runs one product per group of threads side by
+    side, as the streams do, and counts them all.
 
     ``bench train`` times one after every train step and reports the median, so
     that on a shared machine the step and its yardstick see the same load.
@@ -63,18 +73,24 @@ class MatmulPeak:
 
     def __init__(self, size: int = 2048):
         self.size = size
+        intra = tf.config.threading.get_intra_op_parallelism_threads()
+        self.products = max(1, cpu_streams.available_cores() // intra) if intra else 1
         self.x = tf.random.normal((size, size))
         self.y = tf.random.normal((size, size))
         self.rates: list[float] = []
+        # A graph, so that the products run side by side; one product runs eagerly.
+        self._many = tf.function(lambda: [tf.matmul(self.x, self.y) for _ in range(self.products)])
         self.run().numpy()
 
     def run(self) -> tf.Tensor:
-        """The yardstick's product itself."""
-        return tf.matmul(self.x, self.y)
+        """The yardstick's products; returns the first."""
+        if self.products == 1:
+            return tf.matmul(self.x, self.y)
+        return self._many()[0]
 
     def rate(self, seconds: float) -> float:
         """GFLOP/s of one ``run`` that took ``seconds``."""
-        return 2.0 * self.size**3 / seconds / 1e9
+        return 2.0 * self.products * self.size**3 / seconds / 1e9
 
     def measure(self) -> None:
         start = time.perf_counter()
@@ -103,6 +119,8 @@ def run_train(args) -> int:
 
     _set_threads(args)
     config = bench_config(args)
+    # Before the first op, as in nmt train: TensorFlow fixes its threads when it starts.
+    cpu_streams.for_training(config.train, None)
     rng = np.random.default_rng(0)
     batch = random_batch(rng, args.vocab, args.batch, args.src_len, args.tgt_len)
     peak = MatmulPeak()
@@ -142,6 +160,8 @@ def run_train(args) -> int:
         "bench": "train",
         "jit": config.train.jit_compile,
         "threads": tf.config.threading.get_intra_op_parallelism_threads(),
+        "cpu_streams": trainer.streams,
+        "peak_products": peak.products,
         "compile_s": round(compile_s, 2),
         "step_s": _significant(step_s),
         "tgt_tokens_per_s": round(tokens_per_s, 1),
@@ -166,7 +186,10 @@ def _floor_rounds(m, args, trainer, batch, peak: MatmulPeak, gflops_per_s) -> di
     update is the trainer's optimizer's) and the real step. Medians of the rounds."""
     from nmt import matmul_floor
 
-    stages = matmul_floor.stages(m, args.batch, args.src_len, args.tgt_len)
+    # A step in CPU streams is that many slices' steps side by side: so are its floors.
+    streams = trainer.streams
+    rows = args.batch // streams
+    stages = matmul_floor.stages(m, rows, args.src_len, args.tgt_len)
     variables = trainer.model.trainable_variables
     gradients = [tf.random.normal(v.shape, stddev=1e-3, seed=0) for v in variables]
 
@@ -174,8 +197,8 @@ def _floor_rounds(m, args, trainer, batch, peak: MatmulPeak, gflops_per_s) -> di
         trainer.optimizer.apply_gradients(zip(gradients, variables))
 
     programs = [
-        matmul_floor.step_function(stages, args.batch),
-        matmul_floor.step_function(stages, args.batch, unavoidable=True, update=update),
+        matmul_floor.step_function(stages, rows, copies=streams),
+        matmul_floor.step_function(stages, rows, unavoidable=True, update=update, copies=streams),
         lambda: trainer.train_step(*batch)[0],
         lambda: peak.run()[0, 0],
     ]

@@ -276,6 +276,11 @@ def _add_bench(sub) -> None:
     train.add_argument("--steps", type=positive_int, default=20, help="timed steps")
     train.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     train.add_argument(
+        "--cpu-streams", type=int, metavar="N",
+        help="train.cpu_streams: slices of each batch run side by side on a CPU (0: auto; "
+        "default 1 with --threads, else auto)",
+    )  # fmt: skip
+    train.add_argument(
         "--floor",
         action="store_true",
         help="also time the step's matmuls alone, and with the work besides matmuls that no "

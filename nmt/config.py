@@ -75,6 +75,9 @@ class TrainConfig:
     # "multiworker" (the cluster in TF_CONFIG); see README, Distributed training.
     strategy: str = "default"
     precision: str = "float32"  # or "mixed_float16" (GPUs), "mixed_bfloat16"
+    # Slices of each batch run side by side on a CPU (nmt/cpu_streams.py); 0: auto,
+    # 2 on a two-core machine without a GPU, else 1. Ignored by --jit and strategies.
+    cpu_streams: int = 0
 
 
 @dataclass
@@ -158,7 +161,7 @@ class Config:
             raise NmtError(f"data.dev_fraction must be in (0, 1), got {d.dev_fraction}")
         if not 0.0 <= t.label_smoothing < 1.0:
             raise NmtError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
-        for name in ("patience", "checkpoint_every", "clip_norm"):
+        for name in ("patience", "checkpoint_every", "clip_norm", "cpu_streams"):
             if getattr(t, name) < 0:
                 raise NmtError(f"train.{name} must be >= 0, got {getattr(t, name)}")
         if t.early_stop_metric not in EARLY_STOP_METRICS:

@@ -125,12 +125,15 @@ def flops(stage_list: list[Stage]) -> float:
 
 def step_function(
     stage_list: list[Stage], batch: int, unavoidable: bool = False,
-    update: Callable[[], object] | None = None,
+    update: Callable[[], object] | None = None, copies: int = 1,
 ):  # fmt: skip
     """A ``tf.function`` running ``stage_list`` once; its scalar result reads every product.
 
     With ``unavoidable``, each stage also does the work its ``Stage.unavoidable`` names,
     and ``update`` (the optimizer's, with fixed gradients) runs after every stage.
+    ``copies`` runs that many independent copies of the stages side by side, as a step
+    cut into CPU streams does (``nmt.cpu_streams``; give the stages of one slice), and
+    the update once after all of them.
     """
     rng = tf.random.Generator.from_seed(0)
 
@@ -183,23 +186,28 @@ def step_function(
     @tf.function
     def program():
         outputs = {}
-        for stage in stage_list:
-            with tf.control_dependencies([outputs[name] for name in stage.after]):
-                if stage.steps:
-                    results = [run_loop(stage)]
-                else:
-                    pairs = [operands[stage.name, i] for i in range(len(stage.products))]
-                    results = [tf.matmul(lhs, rhs) for lhs, rhs in pairs]
-                if unavoidable and "softmax" in stage.unavoidable:
-                    # Every logit's exponent, and the normaliser of every row.
-                    row_sums = tf.reduce_sum(tf.exp(results[0]), axis=-1)
-                    results.append(tf.reduce_sum(tf.math.log(row_sums))[None])
-                # One element of each product, so none is pruned as unused.
-                outputs[stage.name] = tf.add_n([tf.reshape(y, [-1])[0] for y in results])
+        for copy in range(copies):
+            for stage in stage_list:
+                after = [outputs[copy, name] for name in stage.after]
+                with tf.control_dependencies(after):
+                    outputs[copy, stage.name] = run_stage(stage)
         if update is not None and unavoidable:
             with tf.control_dependencies(list(outputs.values())):
                 update()
         return tf.add_n(list(outputs.values()))
+
+    def run_stage(stage):
+        if stage.steps:
+            results = [run_loop(stage)]
+        else:
+            pairs = [operands[stage.name, i] for i in range(len(stage.products))]
+            results = [tf.matmul(lhs, rhs) for lhs, rhs in pairs]
+        if unavoidable and "softmax" in stage.unavoidable:
+            # Every logit's exponent, and the normaliser of every row.
+            row_sums = tf.reduce_sum(tf.exp(results[0]), axis=-1)
+            results.append(tf.reduce_sum(tf.math.log(row_sums))[None])
+        # One element of each product, so none is pruned as unused.
+        return tf.add_n([tf.reshape(y, [-1])[0] for y in results])
 
     return program
 

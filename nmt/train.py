@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from nmt import distribute, evaluate, modeldir
+from nmt import cpu_streams, distribute, evaluate, modeldir
 from nmt.config import Config, save_config
 from nmt.corpus import Corpus, read_splits, split_off
 from nmt.errors import NmtError
@@ -35,9 +35,11 @@ def train_translator(
     tokenizers trained by the first run are reused, so ids keep their meaning.
     """
     config.validate()
-    # First: a multi-worker strategy must exist before TensorFlow runs any op.
+    # First: a multi-worker strategy and the CPU's thread counts must be set before
+    # TensorFlow runs any op.
     strategy = distribute.make_strategy(config.train.strategy)
     distribute.set_precision(config.train.precision)
+    cpu_streams.for_training(config.train, strategy)
     with distribute.peers_lost_as_error(strategy):
         return _train(config, Path(out), strategy, corpus, src, tgt, overwrite, log, on_epoch_end)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from nmt import distribute
+from nmt import cpu_streams, distribute
 from nmt.config import Config
 from nmt.errors import Interrupted, NmtError
 from nmt.interrupt import Interruptible
@@ -56,7 +56,9 @@ class Trainer:
     The train and eval steps are ``tf.function``s with a fixed input signature, so
     batches of any shape reuse one trace (and ``jit_compile`` compiles once per
     bucketed shape). Checkpoints carry the step, the epoch and the position in the
-    epoch, so re-running the same command resumes exactly where it stopped.
+    epoch, so re-running the same command resumes exactly where it stopped. On a CPU
+    the steps may cut each batch into ``self.streams`` slices that run side by side
+    (``nmt.cpu_streams``); the loss and gradients are the whole batch's either way.
     """
 
     def __init__(
@@ -71,6 +73,8 @@ class Trainer:
         # None is TensorFlow's default strategy: one device, steps run as written.
         self.strategy = strategy
         t = config.train
+        # Before the model: TensorFlow fixes its thread counts when it starts.
+        self.streams = cpu_streams.for_training(t, strategy)
         with self._scope():
             self.model = model or build_model(config.model)
             # Clipping inside the optimizer sees the global gradient (summed over
@@ -119,6 +123,14 @@ class Trainer:
         # (docs/speed.md). The matmuls stay with TensorFlow's oneDNN kernels, faster on
         # CPU than XLA's, and the update is already one kernel per weight (FusedAdam).
         self._loss = tf.function(masked_loss, jit_compile=True)
+        self._train_loss, self._eval_loss = self._slice_train_loss, self._slice_eval_loss
+        if self.streams > 1:
+            # One trace for every slice: traced once per slice, the model's graph made
+            # the first step about 1 s longer (docs/speed.md).
+            self._train_loss, self._eval_loss = (
+                tf.function(fn, input_signature=BATCH_SPEC)
+                for fn in (self._slice_train_loss, self._slice_eval_loss)
+            )
 
     def _scope(self):
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
@@ -137,9 +149,9 @@ class Trainer:
         gradients of the global mean whatever the number of replicas."""
         context = tf.distribute.get_replica_context()
         with tf.GradientTape() as tape:
-            logits, _ = self.model((src, tgt_in), training=True)
-            # Training's loss also hands over its gradient, from the same XLA function.
-            loss_sum, tokens = fused_masked_loss(logits, tgt_out, self.config.train.label_smoothing)
+            # Each slice's pass is its own chain of ops until the gradients are summed.
+            parts = [self._train_loss(*part) for part in self._slices(src, tgt_in, tgt_out)]
+            loss_sum, tokens = _sum_parts(parts)
             all_tokens = context.all_reduce("SUM", tokens) if self.strategy else tokens
             loss = loss_sum / tf.maximum(all_tokens, 1.0)
             if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
@@ -168,8 +180,19 @@ class Trainer:
         return self._run(self._replica_loss, src, tgt_in, tgt_out)
 
     def _replica_loss(self, src, tgt_in, tgt_out):
+        return _sum_parts([self._eval_loss(*part) for part in self._slices(src, tgt_in, tgt_out)])
+
+    def _slice_train_loss(self, src, tgt_in, tgt_out):
+        logits, _ = self.model((src, tgt_in), training=True)
+        # Training's loss also hands over its gradient, from the same XLA function.
+        return fused_masked_loss(logits, tgt_out, self.config.train.label_smoothing)
+
+    def _slice_eval_loss(self, src, tgt_in, tgt_out):
         logits, _ = self.model((src, tgt_in), training=False)
         return self._loss(logits, tgt_out)
+
+    def _slices(self, *batch):
+        return cpu_streams.slices(self.streams, *batch)
 
     def _steps_for(self, data: tf.data.Dataset):
         """The train and eval steps and the dataset to feed them, for this strategy.
@@ -338,6 +361,13 @@ class Trainer:
         progress.close()
         elapsed = time.perf_counter() - start
         return total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed
+
+
+def _sum_parts(parts):
+    """Per-slice ``(loss_sum, tokens)`` pairs -> the batch's."""
+    if len(parts) == 1:
+        return parts[0]
+    return tf.add_n([p[0] for p in parts]), tf.add_n([p[1] for p in parts])
 
 
 class _Progress:

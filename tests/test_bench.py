@@ -122,6 +122,29 @@ def test_step_floor_adds_the_unavoidable_work_where_the_step_does_it():
     assert count(graph.node, "Exp") == 1
 
 
+def test_floor_copies_run_every_stage_once_per_stream_and_the_update_once():
+    """A step in CPU streams is one slice's step per stream, side by side: its floor too."""
+    m = ModelConfig(tgt_vocab_size=30, embedding_dim=4, units=6, attention_units=5, readout_dim=3)
+    stages = matmul_floor.stages(m, 3, 4, 5)
+    updates = tf.Variable(0)
+
+    def update():
+        updates.assign_add(1)
+
+    graphs = {}
+    for copies in (1, 2):
+        program = matmul_floor.step_function(stages, 3, True, update, copies=copies)
+        float(program())
+        graphs[copies] = program.get_concrete_function().graph.as_graph_def()
+    assert int(updates.numpy()) == 2
+
+    def count(graph, ops):
+        return sum(node.op in ops for node in graph.node)
+
+    for ops in (("While", "StatelessWhile"), ("MatMul", "BatchMatMulV2"), ("Exp",)):
+        assert count(graphs[2], ops) == 2 * count(graphs[1], ops) > 0
+
+
 def test_bench_decode_compares_with_the_eager_loop():
     report = bench("decode", *TINY, "--src-len", "6", "--tgt-len", "5", "--repeats", "1", "--json")
     assert report["greedy_sentences_per_s"] > 0

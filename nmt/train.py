@@ -99,6 +99,8 @@ def _train(config, out, strategy, corpus, src, tgt, overwrite, log, on_epoch_end
         f"training on {len(train_ids)} pairs ({train_ids.tgt_tokens} target tokens), "
         f"dev {len(dev_ids)} pairs; vocabularies {src_tok.vocab_size}/{tgt_tok.vocab_size}"
     )
+    if trainer.streams > 1:
+        log(f"CPU: each batch runs as {trainer.streams} slices side by side (train.cpu_streams)")
 
     def epoch_end(result: EpochResult) -> None:
         if summaries:

@@ -19,6 +19,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text) if text.lstrip("-").isdigit() else None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -276,7 +283,7 @@ def _add_bench(sub) -> None:
     train.add_argument("--steps", type=positive_int, default=20, help="timed steps")
     train.add_argument("--jit", action="store_true", help="XLA-compile the train step")
     train.add_argument(
-        "--cpu-streams", type=int, metavar="N",
+        "--cpu-streams", type=non_negative_int, metavar="N",
         help="train.cpu_streams: slices of each batch run side by side on a CPU (0: auto; "
         "default 1 with --threads, else auto)",
     )  # fmt: skip

@@ -167,6 +167,9 @@ def test_bad_sizes_are_one_line_errors():
     result = run("train", *TINY, "--steps", "0")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "argument --steps: must be a positive integer, got '0'" in result.stderr
+    result = run("train", *TINY, "--cpu-streams", "-1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --cpu-streams: must be an integer >= 0, got '-1'" in result.stderr
     result = run("decode", *TINY, "--vocab", "4")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "nmt: error: --vocab must be above 4" in result.stderr

@@ -114,8 +114,8 @@ class Trainer:
             max_to_keep=1,
         )
         jit = t.jit_compile and strategy is None
-        self.train_step = tf.function(self._train_step, input_signature=BATCH_SPEC, jit_compile=jit)
-        self.eval_step = tf.function(self._eval_step, input_signature=BATCH_SPEC, jit_compile=jit)
+        self.train_step = _step(self._train_step, BATCH_SPEC, jit_compile=jit)
+        self.eval_step = _step(self._eval_step, BATCH_SPEC, jit_compile=jit)
         self._distributed_steps = None  # traced for the distributed dataset's element spec
         self._eval_data = None  # (split, eval step, its batches), built on first use
         # XLA for the loss even when the step itself is not compiled: fused, the loss
@@ -128,8 +128,7 @@ class Trainer:
             # One trace for every slice: traced once per slice, the model's graph made
             # the first step about 1 s longer (docs/speed.md).
             self._train_loss, self._eval_loss = (
-                tf.function(fn, input_signature=BATCH_SPEC)
-                for fn in (self._slice_train_loss, self._slice_eval_loss)
+                _step(fn, BATCH_SPEC) for fn in (self._slice_train_loss, self._slice_eval_loss)
             )
 
     def _scope(self):
@@ -209,8 +208,8 @@ class Trainer:
             spec = list(data.element_spec)
             signal_spec = tf.TensorSpec([], tf.int32)
             self._distributed_steps = (
-                tf.function(self._train_step_or_stop, input_signature=[*spec, signal_spec]),
-                tf.function(self._eval_step, input_signature=spec),
+                _step(self._train_step_or_stop, [*spec, signal_spec]),
+                _step(self._eval_step, spec),
             )
         train_step, eval_step = self._distributed_steps
         return (lambda batch, sig: train_step(*batch, sig)), eval_step, data
@@ -361,6 +360,14 @@ class Trainer:
         progress.close()
         elapsed = time.perf_counter() - start
         return total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed
+
+
+def _step(fn, signature, jit_compile=False):
+    """A step's ``tf.function``: traced once for every batch shape (``signature``), and
+    without AutoGraph, since the model and trainer write their loops and conditions as
+    TensorFlow ops already; converting every function they call took about 0.5 s of
+    the first step's trace (docs/speed.md)."""
+    return tf.function(fn, input_signature=signature, jit_compile=jit_compile, autograph=False)
 
 
 def _sum_parts(parts):

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from nmt.model import Seq2Seq
+from nmt.tokenizer import BOS_ID
 
 # Two logical CPU devices, so that tf.distribute tests mirror over two replicas on
 # CPU. It must happen before TensorFlow initialises its devices, hence here.
@@ -86,6 +87,22 @@ def make_ids():
             if first is not None and length:
                 ids[row, 0] = first
         return ids
+
+    return make
+
+
+@pytest.fixture
+def make_batch(make_ids):
+    """``make_batch(src_lengths, tgt_lengths)`` -> ``(src, tgt_in, tgt_out)`` ids in the
+    tiny model's vocabularies (30 and 25): ``tgt_in`` is BOS then ``tgt_out`` shifted
+    right, with the same padding."""
+
+    def make(src_lengths, tgt_lengths):
+        src = make_ids(src_lengths, 30, seed=1)
+        tgt_out = make_ids(tgt_lengths, 25, seed=2)
+        tgt_in = np.pad(tgt_out[:, :-1], [(0, 0), (1, 0)], constant_values=BOS_ID)
+        tgt_in[tgt_out == 0] = 0
+        return src, tgt_in, tgt_out
 
     return make
 

@@ -10,17 +10,7 @@ import tensorflow as tf
 from nmt import cpu_streams
 from nmt.config import Config
 from nmt.errors import NmtError
-from nmt.tokenizer import BOS_ID
 from nmt.trainer import Trainer
-
-
-def _batch(make_ids, src_lengths, tgt_lengths):
-    src = make_ids(src_lengths, 30, seed=1)
-    tgt = make_ids([n + 1 for n in tgt_lengths], 25, seed=2, first=BOS_ID)
-    tgt_in, tgt_out = tgt[:, :-1], tgt[:, 1:].copy()
-    for row, n in enumerate(tgt_lengths):
-        tgt_out[row, n:] = 0  # the shifted row's padding, and no target past its length
-    return tuple(tf.constant(x) for x in (src, tgt_in, tgt_out))
 
 
 @pytest.mark.parametrize("rows", [1, 2, 5, 8])
@@ -43,14 +33,14 @@ def test_slices_cover_the_batch_in_order(rows, streams):
     ],
 )
 def test_streams_give_the_whole_batch_loss_and_gradients(
-    make_model, make_ids, tmp_path, src_lengths, tgt_lengths
+    make_model, make_batch, tmp_path, src_lengths, tgt_lengths
 ):
     config = Config().override(["train.label_smoothing=0.1", "train.cpu_streams=2"])
     streamed = Trainer(config, tmp_path / "two", model=make_model(scale=0.5))
     config = Config().override(["train.label_smoothing=0.1", "train.cpu_streams=1"])
     whole = Trainer(config, tmp_path / "one", model=make_model(scale=0.5))
     assert (streamed.streams, whole.streams) == (2, 1)
-    batch = _batch(make_ids, src_lengths, tgt_lengths)
+    batch = make_batch(src_lengths, tgt_lengths)
 
     got = tf.function(streamed._replica_gradients)(*batch)
     expected = tf.function(whole._replica_gradients)(*batch)

@@ -74,9 +74,24 @@ def test_floor_program_multiplies_exactly_the_counted_flops(sizes, lengths):
     assert matmul_floor.flops(stages) == pytest.approx(expected, rel=1e-12)
 
 
-def test_floor_program_holds_every_product_in_its_loop_or_outside():
+def tiny_floor_stages():
+    """A floor's stages at a tiny size: batch 3, 4 source and 5 target tokens."""
     m = ModelConfig(tgt_vocab_size=30, embedding_dim=4, units=6, attention_units=5, readout_dim=3)
-    stages = matmul_floor.stages(m, 3, 4, 5)
+    return matmul_floor.stages(m, 3, 4, 5)
+
+
+def counting_update():
+    """An ``update`` for ``step_function`` that counts its runs in a variable."""
+    updates = tf.Variable(0)
+
+    def update():
+        updates.assign_add(1)
+
+    return updates, update
+
+
+def test_floor_program_holds_every_product_in_its_loop_or_outside():
+    stages = tiny_floor_stages()
     program = matmul_floor.step_function(stages, 3)
     assert float(program()) == float(program())  # runs, and the operands stay fixed
     graph = program.get_concrete_function().graph.as_graph_def()
@@ -93,13 +108,8 @@ def test_floor_program_holds_every_product_in_its_loop_or_outside():
 def test_step_floor_adds_the_unavoidable_work_where_the_step_does_it():
     """The same products; activations in the loops that have them, the softmax's
     exponents outside them, and the update once, after everything else."""
-    m = ModelConfig(tgt_vocab_size=30, embedding_dim=4, units=6, attention_units=5, readout_dim=3)
-    stages = matmul_floor.stages(m, 3, 4, 5)
-    updates = tf.Variable(0)
-
-    def update():
-        updates.assign_add(1)
-
+    stages = tiny_floor_stages()
+    updates, update = counting_update()
     plain = matmul_floor.step_function(stages, 3, update=update)
     program = matmul_floor.step_function(stages, 3, unavoidable=True, update=update)
     float(plain())
@@ -124,13 +134,8 @@ def test_step_floor_adds_the_unavoidable_work_where_the_step_does_it():
 
 def test_floor_copies_run_every_stage_once_per_stream_and_the_update_once():
     """A step in CPU streams is one slice's step per stream, side by side: its floor too."""
-    m = ModelConfig(tgt_vocab_size=30, embedding_dim=4, units=6, attention_units=5, readout_dim=3)
-    stages = matmul_floor.stages(m, 3, 4, 5)
-    updates = tf.Variable(0)
-
-    def update():
-        updates.assign_add(1)
-
+    stages = tiny_floor_stages()
+    updates, update = counting_update()
     graphs = {}
     for copies in (1, 2):
         program = matmul_floor.step_function(stages, 3, True, update, copies=copies)

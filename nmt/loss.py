@@ -13,7 +13,7 @@ def masked_loss(logits, targets, label_smoothing: float = 0.0):
     Returning the sum and the count, not the mean, lets callers average over any
     number of batches (or replicas) without weighting short batches wrongly.
     """
-    mask = tf.cast(targets != PAD_ID, tf.float32)
+    mask = _mask(targets)
     logits = tf.cast(logits, tf.float32)
     losses = (
         tf.nn.softmax_cross_entropy_with_logits(
@@ -23,6 +23,15 @@ def masked_loss(logits, targets, label_smoothing: float = 0.0):
         else tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
     )
     return tf.reduce_sum(losses * mask), tf.reduce_sum(mask)
+
+
+def token_count(targets):
+    """The number of real (non-pad) target tokens, as ``masked_loss`` counts them."""
+    return tf.reduce_sum(_mask(targets))
+
+
+def _mask(targets):
+    return tf.cast(targets != PAD_ID, tf.float32)
 
 
 def fused_masked_loss(logits, targets, label_smoothing: float = 0.0):
@@ -50,7 +59,7 @@ def fused_masked_loss(logits, targets, label_smoothing: float = 0.0):
 
 @tf.function(jit_compile=True)
 def _loss_and_gradient(logits, targets, label_smoothing):
-    mask = tf.cast(targets != PAD_ID, tf.float32)
+    mask = _mask(targets)
     logits = tf.cast(logits, tf.float32)
     labels = _labels(targets, tf.shape(logits)[-1], label_smoothing)
     log_normaliser = tf.reduce_logsumexp(logits, axis=-1, keepdims=True)

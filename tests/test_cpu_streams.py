@@ -53,6 +53,31 @@ def test_streams_give_the_whole_batch_loss_and_gradients(
         np.testing.assert_allclose(float(got_part), float(expected_part), rtol=1e-5)
 
 
+def test_each_slice_backward_waits_only_for_its_own_forward(make_model, make_batch, tmp_path):
+    config = Config().override(["train.cpu_streams=2"])
+    trainer = Trainer(config, tmp_path, model=make_model(scale=0.5))
+    batch = make_batch([5, 3, 7, 2], [4, 6, 2, 5])
+    graph = tf.function(trainer._replica_gradients).get_concrete_function(*batch).graph
+    calls = [op for op in graph.get_operations() if op.type == "StatefulPartitionedCall"]
+    forward = {op for op in calls if "forward" in op.get_attr("f").name}
+    backward = [op for op in calls if "backward" in op.get_attr("f").name]
+    assert len(forward) == len(backward) == 2
+
+    def ancestors(op):
+        seen, todo = set(), [op]
+        while todo:
+            child = todo.pop()
+            for parent in [x.op for x in child.inputs] + list(child.control_inputs):
+                if parent not in seen:
+                    seen.add(parent)
+                    todo.append(parent)
+        return seen
+
+    # Had the backward pass started from the token count of every slice's loss,
+    # each slice would wait for the slowest slice's forward pass.
+    assert [len(ancestors(op) & forward) for op in backward] == [1, 1]
+
+
 def test_auto_takes_two_streams_only_on_two_cores_without_a_gpu(monkeypatch):
     for cores, expected in ((1, 1), (2, 2), (4, 1)):
         monkeypatch.setattr(cpu_streams, "available_cores", lambda n=cores: n)

@@ -308,7 +308,9 @@ def _add_bench_size(p) -> None:
     p.add_argument("--batch", type=positive_int, default=64)
     p.add_argument("--src-len", type=positive_int, default=20)
     p.add_argument("--tgt-len", type=positive_int, default=20)
-    p.add_argument("--threads", type=int, default=0, help="intra-op threads (0: TF's choice)")
+    p.add_argument(
+        "--threads", type=non_negative_int, default=0, help="intra-op threads (0: TF's choice)"
+    )
     p.add_argument("--json", action="store_true", help="end with one JSON object")
 
 
@@ -318,6 +320,12 @@ def _run_bench(args) -> int:
     if args.vocab <= bench.FIRST_ID:
         raise NmtError(
             f"--vocab must be above {bench.FIRST_ID} (the special tokens), got {args.vocab}"
+        )
+    if args.bench == "train" and args.threads and (args.cpu_streams or 0) > 1:
+        # The streams set the threads themselves (each its share of the cores).
+        raise NmtError(
+            f"--threads cannot be combined with --cpu-streams {args.cpu_streams}: the streams "
+            "take the cores' threads between them; use --cpu-streams 1 with --threads"
         )
     return bench.run_train(args) if args.bench == "train" else bench.run_decode(args)
 

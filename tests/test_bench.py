@@ -175,6 +175,12 @@ def test_bad_sizes_are_one_line_errors():
     result = run("train", *TINY, "--cpu-streams", "-1")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "argument --cpu-streams: must be an integer >= 0, got '-1'" in result.stderr
+    result = run("train", *TINY, "--threads", "1", "--cpu-streams", "2")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "nmt: error: --threads cannot be combined with --cpu-streams 2" in result.stderr
+    result = run("decode", *TINY, "--threads", "-2")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "argument --threads: must be an integer >= 0, got '-2'" in result.stderr
     result = run("decode", *TINY, "--vocab", "4")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "nmt: error: --vocab must be above 4" in result.stderr

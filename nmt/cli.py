@@ -13,16 +13,17 @@ from nmt.errors import Interrupted, NmtError
 
 
 def positive_int(text: str) -> int:
-    value = int(text) if text.lstrip("-").isdigit() else None
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
+def _int_at_least(text: str, lowest: int, expected: str) -> int:
     value = int(text) if text.lstrip("-").isdigit() else None
-    if value is None or value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    if value is None or value < lowest:
+        raise argparse.ArgumentTypeError(f"must be {expected}, got {text!r}")
     return value
 
 

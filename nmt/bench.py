@@ -186,10 +186,10 @@ def _floor_rounds(m, args, trainer, batch, peak: MatmulPeak, gflops_per_s) -> di
     update is the trainer's optimizer's) and the real step. Medians of the rounds."""
     from nmt import matmul_floor
 
-    # A step in CPU streams is that many slices' steps side by side: so are its floors.
-    streams = trainer.streams
-    rows = args.batch // streams
-    stages = matmul_floor.stages(m, rows, args.src_len, args.tgt_len)
+    # A step in CPU streams is its slices' steps side by side: so are its floors, cut
+    # as the trainer cuts the batch (an odd batch's slices differ by a row).
+    rows = [int(part[0].shape[0]) for part in cpu_streams.slices(trainer.streams, batch[0])]
+    slices = [(matmul_floor.stages(m, n, args.src_len, args.tgt_len), n) for n in rows if n]
     variables = trainer.model.trainable_variables
     gradients = [tf.random.normal(v.shape, stddev=1e-3, seed=0) for v in variables]
 
@@ -197,8 +197,8 @@ def _floor_rounds(m, args, trainer, batch, peak: MatmulPeak, gflops_per_s) -> di
         trainer.optimizer.apply_gradients(zip(gradients, variables))
 
     programs = [
-        matmul_floor.step_function(stages, rows, copies=streams),
-        matmul_floor.step_function(stages, rows, unavoidable=True, update=update, copies=streams),
+        matmul_floor.step_function(slices),
+        matmul_floor.step_function(slices, unavoidable=True, update=update),
         lambda: trainer.train_step(*batch)[0],
         lambda: peak.run()[0, 0],
     ]

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -124,45 +124,59 @@ def flops(stage_list: list[Stage]) -> float:
 
 
 def step_function(
-    stage_list: list[Stage], batch: int, unavoidable: bool = False,
-    update: Callable[[], object] | None = None, copies: int = 1,
+    slices: Sequence[tuple[list[Stage], int]], unavoidable: bool = False,
+    update: Callable[[], object] | None = None,
 ):  # fmt: skip
-    """A ``tf.function`` running ``stage_list`` once; its scalar result reads every product.
+    """A ``tf.function`` running each slice's stages once; its scalar result reads every
+    product.
 
-    With ``unavoidable``, each stage also does the work its ``Stage.unavoidable`` names,
-    and ``update`` (the optimizer's, with fixed gradients) runs after every stage.
-    ``copies`` runs that many independent copies of the stages side by side, as a step
-    cut into CPU streams does (``nmt.cpu_streams``; give the stages of one slice), and
-    the update once after all of them.
+    ``slices`` holds ``(stages, batch)`` per slice: one for a plain step; one per CPU
+    stream for a step cut into streams (``nmt.cpu_streams``), whose slices run side by
+    side and may differ by a row. Operands of the same shape are shared, as the
+    streams share the weights. With ``unavoidable``, each stage also does the work its
+    ``Stage.unavoidable`` names, and ``update`` (the optimizer's, with fixed gradients)
+    runs once after every stage of every slice.
     """
     rng = tf.random.Generator.from_seed(0)
+    variables = {}
 
-    def operand(*shape):
-        return tf.Variable(rng.normal(shape) * 0.01, trainable=False)
+    def operand(key, *shape):
+        # Keyed by the product too: two products of one shape read two operands.
+        if (key, shape) not in variables:
+            variables[key, shape] = tf.Variable(rng.normal(shape) * 0.01, trainable=False)
+        return variables[key, shape]
 
-    operands = {}
-    for stage in stage_list:
-        for i, p in enumerate(stage.products):
-            *lead, m, k, n = p
-            if stage.steps == 0:
-                operands[stage.name, i] = (operand(*lead, m, k), operand(*lead, k, n))
-            elif not lead:
-                operands[stage.name, i] = (None, operand(n, k))  # prepared: Wᵀ
-            elif m == 1:
-                operands[stage.name, i] = (None, operand(*lead, k, n))
-            else:
-                operands[stage.name, i] = (operand(*lead, m, k), None)
-    widest = max((p[-2] for stage in stage_list if stage.steps for p in stage.products), default=1)
-    start = operand(batch, widest)
+    def operands(stage, i):
+        *lead, m, k, n = stage.products[i]
+        key = stage.name, i
+        if stage.steps == 0:
+            return operand(key, *lead, m, k), operand(key, *lead, k, n)
+        if not lead:
+            return None, operand(key, n, k)  # prepared: Wᵀ
+        if m == 1:
+            return None, operand(key, *lead, k, n)
+        return operand(key, *lead, m, k), None
 
-    def run_loop(stage):
+    def start(stage_list, batch):
+        """The loops' first carry, wide enough for every loop's thin operand."""
+        widths = [p[-2] for stage in stage_list if stage.steps for p in stage.products]
+        return operand("start", batch, max(widths, default=1))
+
+    # Every operand now: a tf.function may create variables only when first traced.
+    for stage_list, batch in slices:
+        start(stage_list, batch)
+        for stage in stage_list:
+            for i in range(len(stage.products)):
+                operands(stage, i)
+
+    def run_loop(stage, batch, first):
         extra = stage.unavoidable if unavoidable else ()
         # The cell's width, when the last product are an LSTM's gates.
         units = stage.products[-1][-1] // 4 if "lstm" in extra else 1
 
         def body(i, carry, cell):
             for j, p in enumerate(stage.products):
-                lhs, rhs = operands[stage.name, j]
+                lhs, rhs = operands(stage, j)
                 k = p[-2]
                 if len(p) == 3:
                     y = loop_matmul.matmul(_width(carry, k), tf.convert_to_tensor(rhs))
@@ -178,29 +192,30 @@ def step_function(
                     y, cell = _lstm_cell(y, cell, units)
                 if y.shape[0] == batch:  # v's gradient is not on the recurrence
                     carry = tf.reshape(y, [batch, -1])
-            return i + 1, _width(carry, widest), cell
+            return i + 1, _width(carry, first.shape[-1]), cell
 
         cell = tf.zeros([batch, units])
-        return tf.while_loop(lambda i, *_: i < stage.steps, body, (0, start, cell))[1]
+        return tf.while_loop(lambda i, *_: i < stage.steps, body, (0, first, cell))[1]
 
     @tf.function
     def program():
         outputs = {}
-        for copy in range(copies):
+        for copy, (stage_list, batch) in enumerate(slices):
+            first = start(stage_list, batch)
             for stage in stage_list:
                 after = [outputs[copy, name] for name in stage.after]
                 with tf.control_dependencies(after):
-                    outputs[copy, stage.name] = run_stage(stage)
+                    outputs[copy, stage.name] = run_stage(stage, batch, first)
         if update is not None and unavoidable:
             with tf.control_dependencies(list(outputs.values())):
                 update()
         return tf.add_n(list(outputs.values()))
 
-    def run_stage(stage):
+    def run_stage(stage, batch, first):
         if stage.steps:
-            results = [run_loop(stage)]
+            results = [run_loop(stage, batch, first)]
         else:
-            pairs = [operands[stage.name, i] for i in range(len(stage.products))]
+            pairs = [operands(stage, i) for i in range(len(stage.products))]
             results = [tf.matmul(lhs, rhs) for lhs, rhs in pairs]
         if unavoidable and "softmax" in stage.unavoidable:
             # Every logit's exponent, and the normaliser of every row.

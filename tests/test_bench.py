@@ -43,7 +43,8 @@ def test_bench_train_reports_throughput_and_no_retracing():
 
 
 def test_bench_train_floor_reports_the_step_beside_its_floors():
-    report = bench("train", *TINY, "--steps", "2", "--floor", "--json")
+    # An odd batch: in CPU streams the floors' slices differ by a row, as the step's do.
+    report = bench("train", *TINY[:-1], "5", "--steps", "2", "--floor", "--json")
     rounds = report["floor_rounds"]
     # Every fraction is useful FLOP/s over the same peak, at its own step time.
     for time_s, fraction in (
@@ -92,7 +93,7 @@ def counting_update():
 
 def test_floor_program_holds_every_product_in_its_loop_or_outside():
     stages = tiny_floor_stages()
-    program = matmul_floor.step_function(stages, 3)
+    program = matmul_floor.step_function([(stages, 3)])
     assert float(program()) == float(program())  # runs, and the operands stay fixed
     graph = program.get_concrete_function().graph.as_graph_def()
 
@@ -110,8 +111,8 @@ def test_step_floor_adds_the_unavoidable_work_where_the_step_does_it():
     exponents outside them, and the update once, after everything else."""
     stages = tiny_floor_stages()
     updates, update = counting_update()
-    plain = matmul_floor.step_function(stages, 3, update=update)
-    program = matmul_floor.step_function(stages, 3, unavoidable=True, update=update)
+    plain = matmul_floor.step_function([(stages, 3)], update=update)
+    program = matmul_floor.step_function([(stages, 3)], unavoidable=True, update=update)
     float(plain())
     assert int(updates.numpy()) == 0  # only the step floor updates
     float(program())
@@ -132,22 +133,32 @@ def test_step_floor_adds_the_unavoidable_work_where_the_step_does_it():
     assert count(graph.node, "Exp") == 1
 
 
-def test_floor_copies_run_every_stage_once_per_stream_and_the_update_once():
-    """A step in CPU streams is one slice's step per stream, side by side: its floor too."""
-    stages = tiny_floor_stages()
+def test_floor_slices_run_every_stage_once_per_stream_and_the_update_once():
+    """A step in CPU streams is one slice's step per stream, side by side: its floor too,
+    with each slice's own rows (an odd batch of 5 in two streams: 2 and 3)."""
+    m = ModelConfig(tgt_vocab_size=30, embedding_dim=4, units=6, attention_units=5, readout_dim=3)
     updates, update = counting_update()
     graphs = {}
-    for copies in (1, 2):
-        program = matmul_floor.step_function(stages, 3, True, update, copies=copies)
+    for rows in ([5], [2, 3]):
+        slices = [(matmul_floor.stages(m, n, 4, 5), n) for n in rows]
+        program = matmul_floor.step_function(slices, True, update)
         float(program())
-        graphs[copies] = program.get_concrete_function().graph.as_graph_def()
+        graphs[len(rows)] = program.get_concrete_function().graph
     assert int(updates.numpy()) == 2
 
-    def count(graph, ops):
-        return sum(node.op in ops for node in graph.node)
+    def ops(graph, types):
+        return [op for op in graph.get_operations() if op.type in types]
 
-    for ops in (("While", "StatelessWhile"), ("MatMul", "BatchMatMulV2"), ("Exp",)):
-        assert count(graphs[2], ops) == 2 * count(graphs[1], ops) > 0
+    for types in (("While", "StatelessWhile"), ("MatMul", "BatchMatMulV2"), ("Exp",)):
+        assert len(ops(graphs[2], types)) == 2 * len(ops(graphs[1], types)) > 0
+    # Every loop carries its slice's rows: two loops of each kind per slice.
+    loops = ops(graphs[2], ("While", "StatelessWhile"))
+    rows = [x.shape[0] for op in loops for x in op.inputs if x.shape.rank == 2]
+    assert sorted(set(rows)) == [2, 3] and rows.count(2) == rows.count(3)
+    # And the slices together multiply what the whole batch does.
+    whole = matmul_floor.flops(matmul_floor.stages(m, 5, 4, 5))
+    parts = sum(matmul_floor.flops(matmul_floor.stages(m, n, 4, 5)) for n in (2, 3))
+    assert parts == pytest.approx(whole, rel=1e-12)
 
 
 def test_bench_decode_compares_with_the_eager_loop():

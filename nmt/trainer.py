@@ -18,17 +18,11 @@ from nmt import cpu_streams, distribute
 from nmt.config import Config
 from nmt.errors import Interrupted, NmtError
 from nmt.interrupt import Interruptible
-from nmt.loss import fused_masked_loss, masked_loss, token_count
 from nmt.model import Seq2Seq, build_model, model_checkpoint
 from nmt.modeldir import BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_ERRORS
 from nmt.optimizer import FusedAdam
 from nmt.pipeline import Encoded, batches
-
-BATCH_SPEC = (
-    tf.TensorSpec([None, None], tf.int32, name="src"),
-    tf.TensorSpec([None, None], tf.int32, name="tgt_in"),
-    tf.TensorSpec([None, None], tf.int32, name="tgt_out"),
-)
+from nmt.steps import Steps
 
 
 @dataclass
@@ -51,14 +45,12 @@ class TrainResult:
 
 
 class Trainer:
-    """Owns the model, optimizer and checkpoints of one model directory.
+    """Owns the model, optimizer, compiled steps and checkpoints of one model directory.
 
-    The train and eval steps are ``tf.function``s with a fixed input signature, so
-    batches of any shape reuse one trace (and ``jit_compile`` compiles once per
-    bucketed shape). Checkpoints carry the step, the epoch and the position in the
-    epoch, so re-running the same command resumes exactly where it stopped. On a CPU
-    the steps may cut each batch into ``self.streams`` slices that run side by side
-    (``nmt.cpu_streams``); the loss and gradients are the whole batch's either way.
+    ``train_step`` and ``eval_step`` are ``nmt.steps.Steps``'s: traced once for every
+    batch shape, and on a CPU possibly cut into ``streams`` slices that run side by
+    side. Checkpoints carry the step, the epoch and the position in the epoch, so
+    re-running the same command resumes exactly where it stopped.
     """
 
     def __init__(
@@ -113,115 +105,19 @@ class Trainer:
             self._write_dir / BEST_DIR,
             max_to_keep=1,
         )
-        jit = t.jit_compile and strategy is None
-        self.train_step = _step(self._train_step, BATCH_SPEC, jit_compile=jit)
-        self.eval_step = _step(self._eval_step, BATCH_SPEC, jit_compile=jit)
-        self._distributed_steps = None  # traced for the distributed dataset's element spec
+        self.steps = Steps(
+            self.model,
+            self.optimizer,
+            label_smoothing=t.label_smoothing,
+            jit_compile=t.jit_compile,
+            strategy=strategy,
+            streams=self.streams,
+        )
+        self.train_step, self.eval_step = self.steps.train_step, self.steps.eval_step
         self._eval_data = None  # (split, eval step, its batches), built on first use
-        # XLA for the loss even when the step itself is not compiled: fused, the loss
-        # over (b, t, v) logits is a few passes over memory instead of one per op
-        # (docs/speed.md). The matmuls stay with TensorFlow's oneDNN kernels, faster on
-        # CPU than XLA's, and the update is already one kernel per weight (FusedAdam).
-        self._loss = tf.function(masked_loss, jit_compile=True)
-        self._train_loss, self._eval_loss = self._slice_train_loss, self._slice_eval_loss
-        if self.streams > 1:
-            # One trace for every slice: traced once per slice, the model's graph made
-            # the first step about 1 s longer (docs/speed.md).
-            self._train_loss, self._eval_loss = (
-                _step(fn, BATCH_SPEC) for fn in (self._slice_train_loss, self._slice_eval_loss)
-            )
 
     def _scope(self):
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
-
-    def _train_step(self, src, tgt_in, tgt_out):
-        loss_sum, tokens, gradients = self._run(self._replica_gradients, src, tgt_in, tgt_out)
-        if self.strategy is not None:
-            pairs = [(g, v.value) for g, v in zip(gradients, self.model.trainable_variables)]
-            gradients = self.strategy.extended.batch_reduce_to("SUM", pairs)
-        self._apply_gradients(gradients)
-        return loss_sum, tokens
-
-    def _replica_gradients(self, src, tgt_in, tgt_out):
-        """One replica's share: its loss sum and token count, and gradients of its
-        loss sum over the *global* token count, so summed over replicas they are the
-        gradients of the global mean whatever the number of replicas."""
-        context = tf.distribute.get_replica_context()
-        # Counted from the targets, not taken from the slices' losses: then each
-        # slice's backward pass starts when its own loss is done instead of waiting
-        # for every slice's (docs/speed.md).
-        tokens = token_count(tgt_out)
-        all_tokens = context.all_reduce("SUM", tokens) if self.strategy else tokens
-        with tf.GradientTape() as tape:
-            # Each slice's pass is its own chain of ops until the gradients are summed.
-            parts = [self._train_loss(*part) for part in self._slices(src, tgt_in, tgt_out)]
-            loss_sum, _ = _sum_parts(parts)
-            loss = loss_sum / tf.maximum(all_tokens, 1.0)
-            if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
-                loss = self.optimizer.scale_loss(loss)
-        variables = self.model.trainable_variables
-        # Embedding gradients arrive as IndexedSlices with one row per token
-        # occurrence; Keras's Adam applies such duplicates one by one, which
-        # multiplies the step size of frequent tokens. Dense gradients give the
-        # textbook update, and the table is small next to the step's matmuls.
-        gradients = [tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]
-        return loss_sum, tokens, gradients
-
-    def _run(self, fn, *batch):
-        """``fn`` on every replica; its first two outputs summed over replicas."""
-        if self.strategy is None:
-            return fn(*batch)
-        loss_sum, tokens, *rest = self.strategy.run(fn, batch)
-        loss_sum = self.strategy.reduce("SUM", loss_sum, axis=None)
-        tokens = self.strategy.reduce("SUM", tokens, axis=None)
-        return loss_sum, tokens, *rest
-
-    def _apply_gradients(self, gradients):
-        self.optimizer.apply_gradients(zip(gradients, self.model.trainable_variables))
-
-    def _eval_step(self, src, tgt_in, tgt_out):
-        return self._run(self._replica_loss, src, tgt_in, tgt_out)
-
-    def _replica_loss(self, src, tgt_in, tgt_out):
-        return _sum_parts([self._eval_loss(*part) for part in self._slices(src, tgt_in, tgt_out)])
-
-    def _slice_train_loss(self, src, tgt_in, tgt_out):
-        logits, _ = self.model((src, tgt_in), training=True)
-        # Training's loss also hands over its gradient, from the same XLA function.
-        return fused_masked_loss(logits, tgt_out, self.config.train.label_smoothing)
-
-    def _slice_eval_loss(self, src, tgt_in, tgt_out):
-        logits, _ = self.model((src, tgt_in), training=False)
-        return self._loss(logits, tgt_out)
-
-    def _slices(self, *batch):
-        return cpu_streams.slices(self.streams, *batch)
-
-    def _steps_for(self, data: tf.data.Dataset):
-        """The train and eval steps and the dataset to feed them, for this strategy.
-
-        The train step here is ``step(batch, signal) -> (loss_sum, tokens, stop)``:
-        under a strategy, a signal that reached any worker stops every worker after
-        the same step, so they save together instead of waiting on each other.
-        """
-        if self.strategy is None:
-            return (lambda batch, sig: (*self.train_step(*batch), sig)), self.eval_step, data
-        data = self.strategy.experimental_distribute_dataset(data)
-        if self._distributed_steps is None:
-            # One trace for every batch shape: the element spec has None lengths.
-            spec = list(data.element_spec)
-            signal_spec = tf.TensorSpec([], tf.int32)
-            self._distributed_steps = (
-                _step(self._train_step_or_stop, [*spec, signal_spec]),
-                _step(self._eval_step, spec),
-            )
-        train_step, eval_step = self._distributed_steps
-        return (lambda batch, sig: train_step(*batch, sig)), eval_step, data
-
-    def _train_step_or_stop(self, src, tgt_in, tgt_out, sig):
-        loss_sum, tokens = self._train_step(src, tgt_in, tgt_out)
-        signals = self.strategy.run(lambda: tf.identity(sig))
-        return loss_sum, tokens, self.strategy.reduce("SUM", signals, axis=None)
 
     def restore(self) -> bool:
         """Resume from the latest checkpoint, if any. Returns whether one was found."""
@@ -255,7 +151,7 @@ class Trainer:
         total, tokens = 0.0, 0.0
         # The dev split is the same every epoch: build (and trace) its pipeline once.
         if self._eval_data is None or self._eval_data[0] is not data:
-            _, eval_step, batched = self._steps_for(batches(data, self.config.data))
+            _, eval_step, batched = self.steps.for_dataset(batches(data, self.config.data))
             self._eval_data = (data, eval_step, batched)
         _, eval_step, batched = self._eval_data
         for batch in batched:
@@ -338,7 +234,7 @@ class Trainer:
         skip = int(self.batch_in_epoch.numpy())
         # The seed depends on the epoch only, so a resumed epoch replays the same order.
         data = batches(train, cfg.data, shuffle=True, seed=cfg.train.seed * 1000 + epoch)
-        train_step, _, data = self._steps_for(data.skip(skip))
+        train_step, _, data = self.steps.for_dataset(data.skip(skip))
         total, tokens, start = 0.0, 0.0, time.perf_counter()
         progress = _Progress(f"epoch {epoch + 1}", log)
         for batch in data:
@@ -364,21 +260,6 @@ class Trainer:
         progress.close()
         elapsed = time.perf_counter() - start
         return total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed
-
-
-def _step(fn, signature, jit_compile=False):
-    """A step's ``tf.function``: traced once for every batch shape (``signature``), and
-    without AutoGraph, since the model and trainer write their loops and conditions as
-    TensorFlow ops already; converting every function they call took about 0.5 s of
-    the first step's trace (docs/speed.md)."""
-    return tf.function(fn, input_signature=signature, jit_compile=jit_compile, autograph=False)
-
-
-def _sum_parts(parts):
-    """Per-slice ``(loss_sum, tokens)`` pairs -> the batch's."""
-    if len(parts) == 1:
-        return parts[0]
-    return tf.add_n([p[0] for p in parts]), tf.add_n([p[1] for p in parts])
 
 
 class _Progress:

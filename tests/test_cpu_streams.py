@@ -42,8 +42,8 @@ def test_streams_give_the_whole_batch_loss_and_gradients(
     assert (streamed.streams, whole.streams) == (2, 1)
     batch = make_batch(src_lengths, tgt_lengths)
 
-    got = tf.function(streamed._replica_gradients)(*batch)
-    expected = tf.function(whole._replica_gradients)(*batch)
+    got = tf.function(streamed.steps.replica_gradients)(*batch)
+    expected = tf.function(whole.steps.replica_gradients)(*batch)
     np.testing.assert_allclose(float(got[0]), float(expected[0]), rtol=1e-5)
     assert float(got[1]) == float(expected[1]) == sum(tgt_lengths)
     names = [v.path for v in whole.model.trainable_variables]
@@ -57,7 +57,7 @@ def test_each_slice_backward_waits_only_for_its_own_forward(make_model, make_bat
     config = Config().override(["train.cpu_streams=2"])
     trainer = Trainer(config, tmp_path, model=make_model(scale=0.5))
     batch = make_batch([5, 3, 7, 2], [4, 6, 2, 5])
-    graph = tf.function(trainer._replica_gradients).get_concrete_function(*batch).graph
+    graph = tf.function(trainer.steps.replica_gradients).get_concrete_function(*batch).graph
     calls = [op for op in graph.get_operations() if op.type == "StatefulPartitionedCall"]
     forward = {op for op in calls if "forward" in op.get_attr("f").name}
     backward = [op for op in calls if "backward" in op.get_attr("f").name]

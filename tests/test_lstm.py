@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from nmt import lstm
-from nmt.trainer import masked_loss
+from nmt.loss import masked_loss
 
 SRC_LENGTHS = [7, 4, 1]
 ENCODERS = {

@@ -19,7 +19,8 @@ import tensorflow as tf
 import nmt
 from nmt import loop_matmul
 from nmt.config import Config
-from nmt.trainer import Trainer, masked_loss
+from nmt.loss import masked_loss
+from nmt.trainer import Trainer
 
 SRC_LENGTHS = [7, 5, 2]
 TGT_LENGTHS = [4, 6, 1]

@@ -10,9 +10,10 @@ from conftest import write_corpus_dir
 from nmt import modeldir
 from nmt.config import Config
 from nmt.errors import Interrupted, NmtError
+from nmt.loss import masked_loss
+from nmt.steps import Steps
 from nmt.summaries import ImageBudget
 from nmt.train import train_translator
-from nmt.trainer import Trainer, masked_loss
 from nmt.translator import Translator
 
 PAIRS = [
@@ -119,7 +120,7 @@ def test_non_finite_loss_stops_and_keeps_checkpoint(tmp_path, corpus, monkeypatc
     def nan_step(self, *batch):
         return tf.constant(math.nan), tf.constant(1.0)
 
-    monkeypatch.setattr(Trainer, "_train_step", nan_step)
+    monkeypatch.setattr(Steps, "_train_step", nan_step)
     with pytest.raises(NmtError, match="training diverged"):
         train_translator(tiny_config(epochs=2), out, corpus=corpus, log=quiet)
     assert tf.train.latest_checkpoint(str(out / modeldir.CHECKPOINT_DIR)) == kept

@@ -132,10 +132,10 @@ def step_function(
 
     ``slices`` holds ``(stages, batch)`` per slice: one for a plain step; one per CPU
     stream for a step cut into streams (``nmt.cpu_streams``), whose slices run side by
-    side and may differ by a row. Operands of the same shape are shared, as the
-    streams share the weights. With ``unavoidable``, each stage also does the work its
-    ``Stage.unavoidable`` names, and ``update`` (the optimizer's, with fixed gradients)
-    runs once after every stage of every slice.
+    side and may differ by a row. A product's operands are shared by the slices where
+    their shapes agree, as the streams share the weights. With ``unavoidable``, each
+    stage also does the work its ``Stage.unavoidable`` names, and ``update`` (the
+    optimizer's, with fixed gradients) runs once after every stage of every slice.
     """
     rng = tf.random.Generator.from_seed(0)
     variables = {}

@@ -91,7 +91,7 @@ class Steps:
         with tf.GradientTape() as tape:
             # Each slice's pass is its own chain of ops until the gradients are summed.
             parts = [self._train_loss(*part) for part in self._slices(src, tgt_in, tgt_out)]
-            loss_sum, _ = _sum_parts(parts)
+            loss_sum = tf.add_n([part_sum for part_sum, _ in parts])
             loss = loss_sum / tf.maximum(all_tokens, 1.0)
             if isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
                 loss = self.optimizer.scale_loss(loss)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 
 from nmt import __version__
 from nmt.errors import Interrupted, NmtError
+from nmt.quiet import silence_native_logs
 
 
 def positive_int(text: str) -> int:
@@ -37,6 +37,15 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def duration(text: str) -> float:
+    from nmt.interrupt import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _add_decoding(p, n_best: bool = True) -> None:
     """Search options; each defaults to the model's ``decode`` config."""
     p.add_argument("--beam", type=positive_int, metavar="K", help="beam size (1: greedy search)")
@@ -61,6 +70,11 @@ def _add_train(sub) -> None:
     p.add_argument("--out", required=True, help="model directory to create or resume")
     p.add_argument("--config", help="JSON config file (any subset of the sections)")
     p.add_argument("--epochs", type=positive_int, help="shortcut for --set train.epochs=N")
+    p.add_argument(
+        "--max-time", type=duration, metavar="DURATION",
+        help="stop cleanly once training has taken this long over every run of --out, "
+        "e.g. 90s, 10m, 2h (train.max_time, in seconds); re-run with more to go on",
+    )  # fmt: skip
     p.add_argument(
         "--set",
         action="append",
@@ -101,6 +115,8 @@ def _run_train(args) -> int:
     config.override(args.set)
     if args.epochs:
         config.train.epochs = args.epochs
+    if args.max_time:
+        config.train.max_time = args.max_time
     if args.skip_bad_lines:
         config.data.skip_bad_lines = True
     if args.jit:
@@ -146,12 +162,18 @@ def _add_translate(sub) -> None:
 
 def _run_translate(args) -> int:
     from nmt.export import load_translator
+    from nmt.progress import progress_bar
 
     if args.beam and args.n_best and args.n_best > args.beam:
         raise NmtError(f"--n-best {args.n_best} exceeds --beam {args.beam}; raise --beam")
     texts = args.text if args.text else [line.rstrip("\r\n") for line in sys.stdin]
     translator = load_translator(args.model)
-    results = translator.translate(texts, args.beam, args.n_best, args.length_penalty)
+    # Lines of stdin can be a whole file: show how far along it is (on a terminal).
+    bar = progress_bar(len(texts), "translate", unit="sentence", enabled=not args.text)
+    with bar:
+        results = translator.translate(
+            texts, args.beam, args.n_best, args.length_penalty, progress=bar.update
+        )
     for i, result in enumerate(results):
         if result.truncated:
             print(
@@ -233,8 +255,9 @@ def _run_evaluate(args) -> int:
     from nmt.evaluate import evaluate
     from nmt.export import load_translator
 
+    translator = load_translator(args.model)
     scores, hypotheses = evaluate(
-        load_translator(args.model), args.corpus, args.split, args.beam, args.length_penalty
+        translator, args.corpus, args.split, args.beam, args.length_penalty, progress=True
     )
     if args.out:
         atomic_write(args.out, "".join(h + "\n" for h in hypotheses))
@@ -336,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nmt", description="LSTM sequence-to-sequence translation with additive attention."
     )
     parser.add_argument("--version", action="version", version=f"nmt {__version__}")
+    verbose = dict(
+        action="store_true",
+        help="show the C++ log lines of TensorFlow, XLA and SentencePiece (hidden by default)",
+    )
+    parser.add_argument("-v", "--verbose", **verbose)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
     _add_translate(sub)
@@ -344,12 +372,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_synthetic(sub)
     _add_bench(sub)
+    for command in sub.choices.values():
+        # After the command too; SUPPRESS keeps a -v given before it.
+        command.add_argument("-v", "--verbose", default=argparse.SUPPRESS, **verbose)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        silence_native_logs()
     try:
         return args.run(args)
     except NmtError as exc:

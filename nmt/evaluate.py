@@ -9,6 +9,7 @@ from pathlib import Path
 import sacrebleu
 
 from nmt.corpus import read_corpus
+from nmt.progress import progress_bar
 from nmt.translator import Translator
 
 # Korean attaches particles to words, so whitespace tokens ("eojeol") almost never
@@ -60,14 +61,18 @@ def evaluate(
     split: str = "test",
     beam_size: int | None = None,
     length_penalty: float | None = None,
+    *,
+    progress: bool = False,
 ) -> tuple[Scores, list[str]]:
     """Translate a split of ``corpus`` and score it; returns the scores and hypotheses.
 
     ``translator`` is a ``Translator`` or an ``nmt.export.ExportedTranslator``;
-    search options default to the model's ``decode`` config.
+    search options default to the model's ``decode`` config. With ``progress``, a
+    bar over the sentences is drawn on stderr when it is a terminal.
     """
     data = read_corpus(corpus, split=split)
-    results = translator.translate(data.src, beam_size, 1, length_penalty)
+    with progress_bar(len(data), f"evaluate {split}", unit="sentence", enabled=progress) as bar:
+        results = translator.translate(data.src, beam_size, 1, length_penalty, progress=bar.update)
     hypotheses = [t.text for t in results]
     return score(hypotheses, data.tgt), hypotheses
 

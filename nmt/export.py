@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import tensorflow as tf
@@ -107,8 +108,9 @@ class ExportedTranslator:
         beam_size: int | None = None,
         n_best: int | None = None,
         length_penalty: float | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[Translation]:
-        return translate_texts(self, texts, beam_size, n_best, length_penalty)
+        return translate_texts(self, texts, beam_size, n_best, length_penalty, progress)
 
 
 def load_translator(model_dir: str | Path) -> Translator | ExportedTranslator:

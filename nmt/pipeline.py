@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 from nmt.config import DataConfig
@@ -88,8 +89,7 @@ def batches(
         ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=False)
     ds = ds.map(_teacher_forcing, num_parallel_calls=AUTOTUNE, deterministic=True)
     width = config.bucket_width
-    longest = max(config.max_src_len, config.max_tgt_len)
-    boundaries = list(range(width + 1, longest + width + 1, width))
+    boundaries = _bucket_boundaries(config)
     ds = ds.bucket_by_sequence_length(
         element_length_func=lambda s, ti, to: tf.maximum(tf.size(s), tf.size(to)),
         bucket_boundaries=boundaries,
@@ -116,5 +116,20 @@ def _pad_to_multiple(tensors, width):
 
 
 def batch_count(data: Encoded, config: DataConfig) -> int:
-    """How many batches ``batches`` yields (buckets make it more than n / batch_size)."""
-    return sum(1 for _ in batches(data, config).map(lambda *x: 0))
+    """How many batches ``batches`` yields (buckets make it more than n / batch_size).
+
+    Each bucket emits a batch whenever one fills and its partial one at the end, so
+    whatever the order a bucket of ``k`` pairs gives ``ceil(k / batch_size)``: counted
+    from the lengths alone, without running the pipeline.
+    """
+    lengths = np.maximum(data.src.row_lengths().numpy(), data.tgt.row_lengths().numpy())
+    buckets = np.searchsorted(_bucket_boundaries(config), lengths, side="right")
+    sizes = np.bincount(buckets)
+    return int(np.sum(-(-sizes // config.batch_size)))
+
+
+def _bucket_boundaries(config: DataConfig) -> list[int]:
+    """Lengths where a new bucket starts: one bucket per ``bucket_width`` tokens."""
+    width = config.bucket_width
+    longest = max(config.max_src_len, config.max_tgt_len)
+    return list(range(width + 1, longest + width + 1, width))

@@ -63,10 +63,8 @@ def _train(config, out, strategy, corpus, src, tgt, overwrite, log, on_epoch_end
         config.model.tgt_vocab_size = saved.model.tgt_vocab_size
     else:
         log(f"training tokenizers on {len(train)} sentence pairs")
-        src_tok = Tokenizer(train_sentencepiece(train.src, config.model.src_vocab_size))
-        tgt_tok = Tokenizer(train_sentencepiece(train.tgt, config.model.tgt_vocab_size))
-        config.model.src_vocab_size = src_tok.vocab_size
-        config.model.tgt_vocab_size = tgt_tok.vocab_size
+        src_tok = _train_tokenizer(train.src, config, "src")
+        tgt_tok = _train_tokenizer(train.tgt, config, "tgt")
         if chief:
             modeldir.save_tokenizers(out, src_tok, tgt_tok)
     distribute.check_same_everywhere(
@@ -123,6 +121,20 @@ def _train(config, out, strategy, corpus, src, tgt, overwrite, log, on_epoch_end
         return result
     finally:
         trainer.close()
+
+
+def _train_tokenizer(sentences: list[str], config: Config, side: str) -> Tokenizer:
+    """One side's tokenizer; its size goes into ``config`` (0 there: sized from the corpus)."""
+    field = f"{side}_vocab_size"
+    proto = train_sentencepiece(
+        sentences,
+        getattr(config.model, field),
+        config.data.character_coverage,
+        field=f"model.{field}",
+    )
+    tokenizer = Tokenizer(proto)
+    setattr(config.model, field, tokenizer.vocab_size)
+    return tokenizer
 
 
 def _train_dev(splits: dict[str, Corpus], config: Config) -> tuple[Corpus, Corpus]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,11 +16,12 @@ import tensorflow as tf
 from nmt import cpu_streams, distribute
 from nmt.config import Config
 from nmt.errors import Interrupted, NmtError
-from nmt.interrupt import Interruptible
+from nmt.interrupt import Interruptible, TimeBudget, format_duration
 from nmt.model import Seq2Seq, build_model, model_checkpoint
 from nmt.modeldir import BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_ERRORS
 from nmt.optimizer import FusedAdam
-from nmt.pipeline import Encoded, batches
+from nmt.pipeline import Encoded, batch_count, batches
+from nmt.progress import progress_bar
 from nmt.steps import Steps
 
 
@@ -42,6 +42,7 @@ class TrainResult:
     best_dev_loss: float = math.inf
     stopped_early: bool = False
     best_dev_metric: float | None = None
+    out_of_time: bool = False  # stopped by train.max_time
 
 
 class Trainer:
@@ -82,8 +83,9 @@ class Trainer:
         self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.best_dev_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.checkpoint = model_checkpoint(
-            self.model,
+        # Seconds of training over every run, for train.max_time (interrupt.TimeBudget).
+        self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        state = dict(
             # The inner optimizer: a loss scale is not worth restoring, and leaving it
             # out lets a checkpoint resume in any precision.
             optimizer=getattr(self.optimizer, "inner_optimizer", self.optimizer),
@@ -93,6 +95,9 @@ class Trainer:
             best_dev_loss=self.best_dev_loss,
             bad_epochs=self.bad_epochs,
         )
+        self.checkpoint = model_checkpoint(self.model, train_seconds=self.train_seconds, **state)
+        # Checkpoints written before train_seconds existed resume through this view.
+        self._checkpoint_without_clock = model_checkpoint(self.model, **state)
         self._write_dir = distribute.worker_dir(self.model_dir, strategy)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self._write_dir / CHECKPOINT_DIR, max_to_keep=t.keep_checkpoints
@@ -115,6 +120,7 @@ class Trainer:
         )
         self.train_step, self.eval_step = self.steps.train_step, self.steps.eval_step
         self._eval_data = None  # (split, eval step, its batches), built on first use
+        self._budget = None  # the TimeBudget of a fit() under way
 
     def _scope(self):
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
@@ -126,7 +132,11 @@ class Trainer:
         if latest is None:
             return False
         try:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            saved = {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
+            checkpoint = self.checkpoint
+            if "train_seconds" not in saved:
+                checkpoint = self._checkpoint_without_clock
+            checkpoint.restore(latest).assert_existing_objects_matched()
             best = tf.train.latest_checkpoint(self.model_dir / BEST_DIR)
             if best is not None:
                 metric = tf.train.Checkpoint(best_dev_metric=self.best_dev_metric)
@@ -140,6 +150,8 @@ class Trainer:
         return True
 
     def save(self) -> str:
+        if self._budget is not None:
+            self._budget.record()
         return self.manager.save(checkpoint_number=int(self.step.numpy()))
 
     def close(self) -> None:
@@ -169,7 +181,7 @@ class Trainer:
         on_epoch_end: Callable[[EpochResult], None] | None = None,
         dev_metric: Callable[[], float] | None = None,
     ) -> TrainResult:
-        """Train until ``train.epochs``, early stopping, or an interruption.
+        """Train until ``train.epochs``, early stopping, ``train.max_time``, or an interruption.
 
         ``best/`` keeps the weights with the lowest dev loss or, given ``dev_metric``
         (dev BLEU or chrF of the current weights, higher is better), the highest
@@ -178,8 +190,17 @@ class Trainer:
         cfg = self.config
         measure = cfg.train.early_stop_metric if dev_metric else "loss"
         result = TrainResult(steps=int(self.step.numpy()), best_dev_loss=float(self.best_dev_loss))
+        budget = self._budget = TimeBudget(cfg.train.max_time, self.train_seconds)
+        self._out_of_time = False
         if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
             result.stopped_early = True
+            return result
+        if budget.exhausted:
+            log(
+                f"time budget spent: {format_duration(budget.seconds())} trained, "
+                f"train.max_time is {format_duration(budget.limit)}; raise --max-time to go on"
+            )
+            result.out_of_time = True
             return result
         with Interruptible() as interrupt:
             while int(self.epoch.numpy()) < cfg.train.epochs:
@@ -190,18 +211,24 @@ class Trainer:
                     raise Interrupted(
                         signal.Signals(interrupt.signal).name, path, int(self.step.numpy())
                     )
-                dev_loss = self.evaluate(dev)
+                if self._out_of_time:
+                    # The weights since the last epoch may be the best yet: judge them
+                    # now, but leave the patience count to whole epochs.
+                    dev_loss, value, _ = self._judge(dev, dev_metric)
+                    self.save()
+                    shown = "" if value is None else f", dev {measure} {value:.2f}"
+                    log(
+                        f"time budget of {format_duration(budget.limit)} spent at step "
+                        f"{int(self.step.numpy())} (epoch {epoch + 1}): dev loss {dev_loss:.4f}"
+                        f"{shown}; raise --max-time and re-run to go on"
+                    )
+                    result.out_of_time = True
+                    break
                 self.epoch.assign_add(1)
                 self.batch_in_epoch.assign(0)
-                improved = dev_loss < float(self.best_dev_loss)
-                self.best_dev_loss.assign(min(dev_loss, float(self.best_dev_loss)))
-                value = dev_metric() if dev_metric else None
-                if value is not None:
-                    improved = value > float(self.best_dev_metric)
-                    self.best_dev_metric.assign(max(value, float(self.best_dev_metric)))
+                dev_loss, value, improved = self._judge(dev, dev_metric)
                 if improved:
                     self.bad_epochs.assign(0)
-                    self.best_manager.save(checkpoint_number=int(self.step.numpy()))
                 else:
                     self.bad_epochs.assign_add(1)
                 self.save()
@@ -227,6 +254,25 @@ class Trainer:
             result.best_dev_metric = float(self.best_dev_metric)
         return result
 
+    def _judge(
+        self, dev: Encoded, dev_metric: Callable[[], float] | None
+    ) -> tuple[float, float | None, bool]:
+        """Scores the current weights on dev and saves them to best/ if they are the best.
+
+        Returns the dev loss, the dev metric (None without ``dev_metric``) and whether
+        the weights improved on the best so far by the measure early stopping uses.
+        """
+        dev_loss = self.evaluate(dev)
+        improved = dev_loss < float(self.best_dev_loss)
+        self.best_dev_loss.assign(min(dev_loss, float(self.best_dev_loss)))
+        value = dev_metric() if dev_metric else None
+        if value is not None:
+            improved = value > float(self.best_dev_metric)
+            self.best_dev_metric.assign(max(value, float(self.best_dev_metric)))
+        if improved:
+            self.best_manager.save(checkpoint_number=int(self.step.numpy()))
+        return dev_loss, value, improved
+
     def _train_epoch(
         self, train: Encoded, epoch: int, interrupt, log
     ) -> tuple[float, float, float]:
@@ -236,50 +282,39 @@ class Trainer:
         data = batches(train, cfg.data, shuffle=True, seed=cfg.train.seed * 1000 + epoch)
         train_step, _, data = self.steps.for_dataset(data.skip(skip))
         total, tokens, start = 0.0, 0.0, time.perf_counter()
-        progress = _Progress(f"epoch {epoch + 1}", log)
-        for batch in data:
-            loss_sum, count, stop = train_step(batch, tf.constant(interrupt.signal, tf.int32))
-            loss_sum, count = float(loss_sum), float(count)
-            if int(stop) and not interrupt.signal:
-                interrupt.signal = signal.SIGTERM  # another worker was stopped
-            if not math.isfinite(loss_sum):
-                raise NmtError(
-                    f"training diverged: loss is {loss_sum} at step {int(self.step.numpy()) + 1}; "
-                    "the last good checkpoint is kept — lower train.learning_rate and re-run"
-                )
-            total, tokens = total + loss_sum, tokens + count
-            self.step.assign_add(1)
-            self.batch_in_epoch.assign_add(1)
-            every = cfg.train.checkpoint_every
-            if every and int(self.step.numpy()) % every == 0:
-                self.save()
-            elapsed = time.perf_counter() - start
-            progress.update(int(self.step.numpy()), total / max(tokens, 1.0), tokens / elapsed)
-            if interrupt.signal:
-                break
-        progress.close()
+        label = f"epoch {epoch + 1}/{cfg.train.epochs}"
+        with progress_bar(batch_count(train, cfg.data), label, unit="step", initial=skip) as bar:
+            for batch in data:
+                # Every worker learns of a signal or a spent budget anywhere from the
+                # step, so all stop after the same one.
+                flag = interrupt.signal + (_OUT_OF_TIME if self._budget.exhausted else 0)
+                loss_sum, count, stop = train_step(batch, tf.constant(flag, tf.int32))
+                loss_sum, count, stop = float(loss_sum), float(count), int(stop)
+                if stop % _OUT_OF_TIME and not interrupt.signal:
+                    interrupt.signal = signal.SIGTERM  # another worker was stopped
+                self._out_of_time = stop >= _OUT_OF_TIME
+                if not math.isfinite(loss_sum):
+                    raise NmtError(
+                        f"training diverged: loss is {loss_sum} at step "
+                        f"{int(self.step.numpy()) + 1}; the last good checkpoint is kept — "
+                        "lower train.learning_rate and re-run"
+                    )
+                total, tokens = total + loss_sum, tokens + count
+                self.step.assign_add(1)
+                self.batch_in_epoch.assign_add(1)
+                every = cfg.train.checkpoint_every
+                if every and int(self.step.numpy()) % every == 0:
+                    self.save()
+                elapsed = time.perf_counter() - start
+                # Set on every step, drawn a few times a second (nmt.progress.MININTERVAL).
+                rates = f"loss {total / max(tokens, 1.0):.4f}, {tokens / elapsed:,.0f} tgt tokens/s"
+                bar.set_postfix_str(rates, refresh=False)
+                bar.update()
+                if interrupt.signal or self._out_of_time:
+                    break
         elapsed = time.perf_counter() - start
         return total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed
 
 
-class _Progress:
-    """A one-line progress display: redrawn in place on a terminal, sparse in logs."""
-
-    def __init__(self, label: str, log: Callable[[str], None]):
-        self.label = label
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-
-    def update(self, step: int, loss: float, tokens_per_s: float) -> None:
-        now = time.perf_counter()
-        if not self.tty or now - self.last < 0.2:
-            return
-        self.last = now
-        line = f"{self.label} step {step}: loss {loss:.4f}, {tokens_per_s:,.0f} tgt tokens/s"
-        sys.stderr.write("\r" + line.ljust(70))
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.tty and self.last:
-            sys.stderr.write("\r" + " " * 70 + "\r")
-            sys.stderr.flush()
+# Added to the stop flag a train step shares between workers; signal numbers are below it.
+_OUT_OF_TIME = 1000

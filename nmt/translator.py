@@ -148,9 +148,13 @@ class Translator(tf.Module):
         beam_size: int | None = None,
         n_best: int | None = None,
         length_penalty: float | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[Translation]:
-        """Translate sentences; options default to the model's ``decode`` config."""
-        return translate_texts(self, texts, beam_size, n_best, length_penalty)
+        """Translate sentences; options default to the model's ``decode`` config.
+
+        ``progress`` is called with the number of sentences done after each batch.
+        """
+        return translate_texts(self, texts, beam_size, n_best, length_penalty, progress)
 
     def _source_ids(self, text):
         ids = self.src_tok.tokenize(text)
@@ -202,11 +206,14 @@ def translate_texts(
     beam_size: int | None = None,
     n_best: int | None = None,
     length_penalty: float | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> list[Translation]:
     """Translate with anything that has ``config``, ``translate_greedy`` and ``translate_beam``.
 
     Sentences go in batches of similar length; blank input gives blank output.
     Beam size 1 takes the greedy path, which finds the same hypothesis faster.
+    ``progress``, if given, is called with the number of sentences each batch
+    finished (blank ones first), e.g. a progress bar's ``update``.
     """
     config = functions.config
     decode = config.decode
@@ -218,7 +225,7 @@ def translate_texts(
         run = lambda batch: functions.translate_greedy(batch, alpha)  # noqa: E731
     else:
         run = lambda batch: functions.translate_beam(batch, beam_size, n_best, alpha)  # noqa: E731
-    return _in_batches(texts, run, max(1, config.data.batch_size))
+    return _in_batches(texts, run, max(1, config.data.batch_size), progress or _ignore)
 
 
 def check_decoding(beam_size: int, n_best: int, length_penalty: float, vocab_size: int) -> None:
@@ -233,14 +240,23 @@ def check_decoding(beam_size: int, n_best: int, length_penalty: float, vocab_siz
         raise NmtError(f"length penalty must be >= 0, got {length_penalty}")
 
 
+def _ignore(done: int) -> None:
+    pass
+
+
 def _in_batches(
-    texts: list[str], run: Callable[[tf.Tensor], dict], batch_size: int
+    texts: list[str],
+    run: Callable[[tf.Tensor], dict],
+    batch_size: int,
+    progress: Callable[[int], None],
 ) -> list[Translation]:
     results: list[Translation | None] = [None] * len(texts)
     todo = [i for i, t in enumerate(texts) if t.strip()]
     blank = Hypothesis("", [], np.zeros((0, 0), np.float32), 0.0, 0.0)
     for i in set(range(len(texts))) - set(todo):
         results[i] = Translation(texts[i], [], [blank])
+    if len(todo) < len(texts):
+        progress(len(texts) - len(todo))
     todo.sort(key=lambda i: len(texts[i]))
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
@@ -249,6 +265,7 @@ def _in_batches(
         }
         for row, i in enumerate(chunk):
             results[i] = _unpack(texts[i], out, row)
+        progress(len(chunk))
     return results
 
 

@@ -95,6 +95,8 @@ def test_missing_model_dir(tmp_path):
     "args",
     [
         ["train", "--epochs", "0"],
+        ["train", "--corpus", "c", "--out", "m", "--max-time", "10x"],
+        ["train", "--corpus", "c", "--out", "m", "--max-time", "0s"],
         ["translate", "--bogus"],
         ["translate", "--model", "m", "--beam", "0", "hi"],
         ["evaluate", "--model", "m", "--corpus", "c", "--length-penalty", "-1"],

@@ -1,8 +1,24 @@
+import io
+from pathlib import Path
+
+import numpy as np
 import pytest
+import sentencepiece as spm
 import tensorflow as tf
 
 from nmt.errors import NmtError
-from nmt.tokenizer import EOS_ID, PAD_ID, Tokenizer, train_sentencepiece
+from nmt.tokenizer import (
+    EOS_ID,
+    MAX_AUTO_VOCAB,
+    PAD_ID,
+    Tokenizer,
+    default_vocab_size,
+    minimum_vocab_size,
+    train_sentencepiece,
+)
+
+# Real English-Korean text beside the repository (see its README); absent elsewhere.
+NEWS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ko-en-news"
 
 KOREAN = ["인공 지능", "기계 학습", "저는 학생입니다.", "역은 어디에 있어요?", "감사합니다."] * 20
 
@@ -59,3 +75,89 @@ def test_save_load(tmp_path, tokenizer):
 def test_vocab_size_floor():
     with pytest.raises(NmtError, match="at least"):
         train_sentencepiece(KOREAN, 100)
+
+
+def _syllables(n, seed=0, count=4000):
+    """``count`` short Korean "sentences" over ``n`` distinct Hangul syllables, Zipf-like
+    (a few frequent, a long tail of rare ones), each syllable used at least once."""
+    rng = np.random.default_rng(seed)
+    pool = [chr(0xAC00 + i) for i in rng.choice(11172, n, replace=False)]
+    weights = 1.0 / np.arange(1, n + 1)
+    picks = list(rng.choice(n, size=count * 6, p=weights / weights.sum())) + list(range(n))
+    rng.shuffle(picks)
+    text = "".join(pool[i] for i in picks)
+    return [f"{text[i : i + 3]} {text[i + 3 : i + 6]}" for i in range(0, len(text), 6)]
+
+
+def _spm_accepts(sentences, vocab_size, coverage):
+    """SentencePiece itself, with nmt's options, as the reference for what fits."""
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(sentences), model_writer=io.BytesIO(), vocab_size=vocab_size,
+            hard_vocab_limit=False, model_type="unigram", character_coverage=coverage,
+            byte_fallback=True, pad_id=0, unk_id=1, bos_id=2, eos_id=3,
+            normalization_rule_name="identity", remove_extra_whitespaces=True, minloglevel=2,
+        )  # fmt: skip
+    except RuntimeError as exc:
+        assert "required_chars" in str(exc)
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def many_syllables():
+    sentences = _syllables(2500)
+    assert len(set("".join(sentences)) - {" "}) == 2500
+    return sentences
+
+
+@pytest.mark.parametrize("coverage", [1.0, 0.9995, 0.98])
+def test_minimum_vocab_size_is_the_smallest_sentencepiece_accepts(many_syllables, coverage):
+    minimum = minimum_vocab_size(many_syllables, coverage)
+    assert _spm_accepts(many_syllables, minimum, coverage)
+    assert not _spm_accepts(many_syllables, minimum - 1, coverage)
+
+
+def test_default_vocabulary_trains_on_over_2000_syllables(many_syllables):
+    # 2,500 syllables: the old fixed 1,000 pieces could not hold them.
+    tokenizer = Tokenizer(train_sentencepiece(many_syllables))
+    assert tokenizer.vocab_size >= minimum_vocab_size(many_syllables, 0.9995) > 2000
+    # The rarest syllables left out by the coverage are spelled as bytes, not lost.
+    assert _decode(tokenizer, many_syllables[:300]) == many_syllables[:300]
+
+
+def test_default_vocabulary_grows_with_the_corpus():
+    words = [f"w{i}" for i in range(5000)]
+    small = [" ".join(words[i : i + 5]) for i in range(0, 1000, 5)]
+    large = [" ".join(words[i % 5000 : i % 5000 + 5]) for i in range(0, 100_000, 5)]
+    assert default_vocab_size(small, 1.0) < default_vocab_size(large, 1.0) <= MAX_AUTO_VOCAB
+    for sentences in (small, large, KOREAN):
+        size = default_vocab_size(sentences, 1.0)
+        assert size % 8 == 0 and size >= 1.25 * minimum_vocab_size(sentences, 1.0)
+
+
+def test_too_small_explicit_vocabulary_names_the_minimum(many_syllables):
+    minimum = minimum_vocab_size(many_syllables, 0.9995)
+    with pytest.raises(NmtError) as error:
+        train_sentencepiece(many_syllables, 1000, field="model.tgt_vocab_size")
+    message = str(error.value)
+    assert "model.tgt_vocab_size=1000" in message and f"at least {minimum}" in message
+    assert "\n" not in message
+
+
+def test_sentencepiece_failure_is_an_nmt_error():
+    # Below SentencePiece's own lower bound for the coverage (config refuses it first).
+    with pytest.raises(NmtError, match="SentencePiece could not train") as error:
+        train_sentencepiece(KOREAN, 2000, character_coverage=0.5)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(not NEWS.is_dir(), reason=f"shared corpora not found at {NEWS}")
+def test_trains_on_real_korean_news():
+    from nmt.corpus import read_corpus
+
+    corpus = read_corpus(NEWS, split="train")
+    for side in (corpus.src, corpus.tgt):
+        tokenizer = Tokenizer(train_sentencepiece(side))
+        assert tokenizer.vocab_size >= minimum_vocab_size(side, 0.9995)
+        assert _decode(tokenizer, side[:50]) == side[:50]

@@ -1,3 +1,4 @@
+import itertools
 import math
 import os
 import signal
@@ -10,6 +11,7 @@ from conftest import write_corpus_dir
 from nmt import modeldir
 from nmt.config import Config
 from nmt.errors import Interrupted, NmtError
+from nmt.interrupt import TimeBudget
 from nmt.loss import masked_loss
 from nmt.steps import Steps
 from nmt.summaries import ImageBudget
@@ -164,3 +166,26 @@ def test_images_take_at_most_their_share_of_training_time():
     assert budget.due(0.0) is False
     budget.spent(0.0)  # free images are always due
     assert budget.due(0.0)
+
+
+def test_time_budget_stops_keeps_best_and_a_larger_one_resumes(tmp_path, corpus, monkeypatch):
+    ticks = itertools.count()  # every reading of the budget's clock is one second later
+    monkeypatch.setattr(TimeBudget, "clock", staticmethod(lambda: float(next(ticks))))
+    out = tmp_path / "m"
+    messages = []
+    first = train_translator(
+        tiny_config(epochs=3, max_time=3.0), out, corpus=corpus, log=messages.append
+    )
+    steps_per_epoch = 2  # 6 pairs in batches of 4
+    assert first.out_of_time and 0 < first.steps < 3 * steps_per_epoch
+    assert any(m.startswith("time budget of 3s spent") for m in messages)
+    # Stopped like Ctrl-C: a checkpoint at the last step, and the weights judged on dev.
+    assert tf.train.latest_checkpoint(str(out / modeldir.CHECKPOINT_DIR)).endswith(
+        f"-{first.steps}"
+    )
+    assert tf.train.latest_checkpoint(str(out / modeldir.BEST_DIR)) is not None
+    # The budget is the model directory's: the same one again trains no further.
+    again = train_translator(tiny_config(epochs=3, max_time=3.0), out, corpus=corpus, log=quiet)
+    assert again.out_of_time and again.steps == first.steps
+    rest = train_translator(tiny_config(epochs=3, max_time=1e9), out, corpus=corpus, log=quiet)
+    assert not rest.out_of_time and rest.steps == 3 * steps_per_epoch

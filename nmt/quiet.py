@@ -1,0 +1,114 @@
+"""Keeps the C++ logging of TensorFlow, XLA, absl and SentencePiece off the terminal.
+
+Every command that loads TensorFlow used to open with lines like these on stderr,
+which users read as something broken::
+
+    WARNING: All log messages before absl::InitializeLog() is called are written to STDERR
+    I0000 00:00:1796229718.514794    9652 port.cc:153] oneDNN custom operations are on. ...
+    I0000 00:00:1796229718.515167    9652 cudart_stub.cc:31] Could not find cuda drivers ...
+    E0000 00:00:1796229721.956680    9652 cuda_platform.cc:52] failed call to cuInit: ...
+    normalizer.cc(51) LOG(INFO) precompiled_charsmap is empty. use identity normalization.
+    E0000 00:00:1796229722.868672    9652 util.cc:131] oneDNN supports DT_INT64 only on ...
+
+``TF_CPP_MIN_LOG_LEVEL`` hides only some of them. TensorFlow 2.21 logs through absl,
+and the first lines are written while its libraries load, before TensorFlow reads the
+variable (tensorflow/tensorflow#100442: even ``3`` leaves them). The ``normalizer.cc``
+lines come from the SentencePiece copy inside tensorflow-text's op library, whose log
+level no variable or API reaches. So two things are done, before TensorFlow loads:
+
+* ``TF_CPP_MIN_LOG_LEVEL=3`` silences what TensorFlow logs once it has read it. ERROR
+  goes too: on a CPU those are the cuInit and DT_INT64 lines above, and an error that
+  stops a command reaches the user as a Python exception, which ``nmt`` prints.
+* File descriptor 2, where C++ code writes, becomes a pipe to a small filter process
+  that drops lines in the C++ log formats and passes everything else to the real
+  stderr: a crash's last words (``F`` lines, ``terminate called ...``) still show.
+  A process rather than a thread, so that those last words are forwarded even when
+  the crash takes ``nmt`` down before it could read them.
+
+``sys.stderr`` moves to a copy of the original descriptor, so what nmt prints itself
+(errors, epoch lines, progress bars, tracebacks) skips the filter: it keeps its order
+and its ``isatty()``. ``nmt -v`` and a ``TF_CPP_MIN_LOG_LEVEL`` set by the user turn
+all of this off.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+from typing import BinaryIO
+
+# Lines in the formats of absl and TensorFlow's older logger (INFO, WARNING and ERROR;
+# FATAL is kept, it explains a crash), absl's banner, and SentencePiece's logger.
+# absl prints the seconds since 1970 as the time of day before absl::InitializeLog().
+NATIVE_LOG_LINE = re.compile(
+    rb"[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] "
+    rb"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] "
+    rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    rb"|\S+\.cc\(\d+\) LOG\((INFO|WARNING|ERROR)\) "
+)
+
+
+def silence_native_logs() -> None:
+    """Keeps the C++ log lines of the libraries nmt loads off stderr, unless asked for.
+
+    Call it before TensorFlow is imported; once it is loaded, the start-up lines are
+    out and stderr belongs to whoever loaded it (a test, a notebook), so nothing is
+    done. A ``TF_CPP_MIN_LOG_LEVEL`` already in the environment is the user's choice
+    (or a parent nmt's, whose filter its children share): it is kept and nothing is
+    filtered. The variable set here makes later calls do nothing.
+    """
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    # Without a stderr (`nmt ... 2>&-`) there is nothing to keep clean; without the
+    # file (a zip), no filter to start.
+    if sys.stderr is None or not os.path.isfile(__file__):
+        return
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    try:
+        # -I -S: the filter needs only the standard library, and starts in milliseconds.
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-S", __file__],
+            stdin=subprocess.PIPE,
+            stdout=terminal,
+            stderr=terminal,
+        )
+    except OSError:
+        os.close(terminal)
+        return
+    os.dup2(process.stdin.fileno(), 2)
+    process.stdin.close()
+    sys.stderr = os.fdopen(
+        terminal, "w", buffering=1, encoding=sys.stderr.encoding, errors=sys.stderr.errors
+    )
+    atexit.register(_stop_filter, process, terminal)
+
+
+def _stop_filter(process: subprocess.Popen, terminal: int) -> None:
+    """Closes the pipe and waits for the filter, so its last lines precede the prompt."""
+    sys.stderr.flush()
+    os.dup2(terminal, 2)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=5)
+
+
+def forward_unless_native_log(source: BinaryIO, sink: BinaryIO) -> None:
+    """Copies ``source`` to ``sink`` line by line as it arrives, less the C++ log lines."""
+    for line in source:
+        if not NATIVE_LOG_LINE.match(line):
+            sink.write(line)
+            sink.flush()
+
+
+if __name__ == "__main__":
+    # Ctrl-C reaches the whole process group; nmt handles it and may still print.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # An OSError means the real stderr went away (e.g. `nmt ... 2>&1 | head`).
+    with contextlib.suppress(OSError):
+        forward_unless_native_log(sys.stdin.buffer, sys.stdout.buffer)

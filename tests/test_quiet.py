@@ -1,0 +1,148 @@
+"""nmt.quiet: the C++ log lines of TensorFlow and SentencePiece stay off stderr unless asked."""
+
+import io
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import write_corpus_dir
+
+from nmt.cli import build_parser
+from nmt.quiet import NATIVE_LOG_LINE, forward_unless_native_log
+
+# What TensorFlow 2.21 and tensorflow-text wrote at the start of `nmt translate` on a
+# CPU, and the formats of other absl builds and of TensorFlow's older logger.
+NATIVE = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796229718.514794    9652 port.cc:153] oneDNN custom operations are on.",
+    "I0000 00:00:1796229718.515167    9652 cudart_stub.cc:31] Could not find cuda drivers",
+    "E0000 00:00:1796229721.956680    9652 cuda_platform.cc:52] failed call to cuInit: ...",
+    "E0000 00:00:1796229722.868672    9652 util.cc:131] oneDNN supports DT_INT64 only on ...",
+    "normalizer.cc(51) LOG(INFO) precompiled_charsmap is empty. use identity normalization.",
+    "W1203 14:05:09.123456   12345 computation_placer.cc:177] computation placer already ...",
+    "2025-09-17 14:44:05.157831: I external/local_xla/xla/tsl/cuda/cudart_stub.cc:32] ...",
+]
+# What nmt prints, and a crash's last words: none of it may be dropped.
+KEPT = [
+    "nmt: error: no such model directory: m",
+    "nmt: warning: input longer than 50 tokens was truncated: 'a b c'...",
+    "epoch 1/2: train loss 6.4707, dev loss 5.6821, 5,104 tgt tokens/s, 5.3 s",
+    "Traceback (most recent call last):",
+    "F0000 00:00:1796229722.868672    9652 util.cc:12] Check failed: x != nullptr",
+    "terminate called after throwing an instance of 'std::bad_alloc'",
+    "a sentence that mentions port.cc:153] in passing",
+]
+PAIRS = [("Thank you.", "감사합니다."), ("Good morning.", "좋은 아침이에요.")]
+TINY = [
+    "--set", "model.embedding_dim=8", "--set", "model.units=16",
+    "--set", "model.attention_units=8", "--set", "model.readout_dim=8",
+]  # fmt: skip
+
+
+def test_native_log_lines_are_told_from_everything_else():
+    assert all(NATIVE_LOG_LINE.match(line.encode()) for line in NATIVE)
+    assert not any(NATIVE_LOG_LINE.match(line.encode()) for line in KEPT)
+
+
+def test_filter_keeps_the_other_lines_in_order_with_an_unfinished_last_one():
+    mixed = [line for pair in zip(NATIVE[: len(KEPT)], KEPT, strict=True) for line in pair]
+    sink = io.BytesIO()
+    forward_unless_native_log(io.BytesIO("\n".join(mixed).encode()), sink)
+    assert sink.getvalue().decode() == "\n".join(KEPT)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-v", "export", "--model", "m"], ["export", "--model", "m", "--verbose"]],
+)
+def test_verbose_before_or_after_the_command(argv):
+    assert build_parser().parse_args(argv).verbose
+    assert not build_parser().parse_args(["export", "--model", "m"]).verbose
+
+
+def start(*args, env=None, code=None) -> subprocess.Popen:
+    """``nmt ARGS`` (or python -c CODE) as a user starts it: no TF_CPP_MIN_LOG_LEVEL."""
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = ["-c", code] if code else ["-m", "nmt", *map(str, args)]
+    return subprocess.Popen(
+        [sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**environ, **(env or {})},
+    )  # fmt: skip
+
+
+def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=300)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def run(*args, env=None, code=None) -> subprocess.CompletedProcess:
+    return finish(start(*args, env=env, code=code))
+
+
+def native_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if NATIVE_LOG_LINE.match(line.encode())]
+
+
+def test_a_crash_still_shows_its_last_words():
+    """The filter outlives nmt, so what C++ wrote just before an abort reaches the user."""
+    written = "".join(line + "\n" for line in (NATIVE[1], KEPT[4], KEPT[5])).encode()
+    code = (
+        "import os, sys; from nmt.quiet import silence_native_logs; silence_native_logs(); "
+        f"print('python', file=sys.stderr); os.write(2, {written!r}); os.abort()"
+    )
+    result = run(code=code)
+    assert result.returncode != 0
+    assert result.stderr.splitlines() == ["python", KEPT[4], KEPT[5]]
+
+
+def test_a_level_the_user_set_is_kept_and_nothing_filtered():
+    code = (
+        "import os; from nmt.quiet import silence_native_logs; silence_native_logs(); "
+        f"os.write(2, {(NATIVE[1] + chr(10)).encode()!r}); "
+        "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+    )
+    result = run(code=code, env={"TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("0\n", NATIVE[1] + "\n")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("quiet")
+    corpus = write_corpus_dir(root / "corpus", PAIRS)
+    result = run("train", "--corpus", corpus, "--out", root / "m", "--epochs", 2, *TINY)
+    assert result.returncode == 0, result.stderr
+    assert "epoch 2/2" in result.stderr
+    assert native_lines(result.stderr) == [], result.stderr
+    assert not any(word in result.stderr for word in ("oneDNN", "cuda", "absl", "LOG(")), (
+        result.stderr
+    )
+    return root / "m"
+
+
+def test_translate_writes_nothing_on_stderr(model):
+    result = run("translate", "--model", model, "Thank you.")
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    assert result.stderr == ""
+
+
+def test_verbose_shows_the_native_lines(model):
+    # Side by side: the reference is what TensorFlow logs here when nothing is hidden.
+    verbose = start("translate", "--model", model, "Thank you.", "-v")
+    users = start("translate", "--model", model, "Thank you.", env={"TF_CPP_MIN_LOG_LEVEL": "0"})
+    verbose, users = finish(verbose), finish(users)
+    for result in (verbose, users):
+        assert result.returncode == 0, result.stderr
+        assert len(result.stdout.splitlines()) == 1
+    if not native_lines(users.stderr):
+        pytest.skip("TensorFlow logs nothing at start-up on this machine: nothing to show")
+    assert native_lines(verbose.stderr), verbose.stderr
+
+
+def test_errors_still_reach_stderr(tmp_path):
+    result = run("translate", "--model", tmp_path / "missing", "Thank you.")
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("nmt: error: ") and "missing" in line

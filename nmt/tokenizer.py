@@ -71,12 +71,17 @@ def default_vocab_size(sentences: list[str], character_coverage: float) -> int:
 
     ``10·√words``, at most 32k, grows with the corpus at the pace small-data studies
     found best (about 2k pieces for a few thousand sentence pairs, Sennrich and Zhang
-    2019; 30k for millions); it is raised to 1.25 × the minimum so that, after every
-    required character, a fifth of the pieces are longer units. Rounded up to a
-    multiple of 8, which matrix kernels handle best.
+    2019; 30k for millions). It is held to twice the number of distinct words seen
+    at least twice: pieces beyond those only memorise strings seen once, which on the
+    template-made dates corpus cost 10 points of exact match (docs/tokenization.md).
+    Then it is raised to 1.25 × the minimum so that, after every required character,
+    a fifth of the pieces are longer units, and rounded up to a multiple of 8, which
+    matrix kernels handle best.
     """
-    words = sum(len(s.split()) for s in sentences)
-    by_size = min(MAX_AUTO_VOCAB, math.ceil(10 * math.sqrt(words)))
+    counts = Counter(word for sentence in sentences for word in sentence.split())
+    words = sum(counts.values())
+    recurring = sum(1 for count in counts.values() if count >= 2)
+    by_size = min(MAX_AUTO_VOCAB, math.ceil(10 * math.sqrt(words)), 2 * recurring)
     floor = math.ceil(1.25 * minimum_vocab_size(sentences, character_coverage))
     return -(-max(by_size, floor) // 8) * 8
 

@@ -136,6 +136,13 @@ def test_default_vocabulary_grows_with_the_corpus():
         assert size % 8 == 0 and size >= 1.25 * minimum_vocab_size(sentences, 1.0)
 
 
+def test_default_vocabulary_stays_near_the_recurring_words():
+    # 100k words made of 400 distinct ones: no room needed for 10·√100k = 3,163 pieces.
+    templates = [" ".join(f"w{(i * 7 + j) % 400}" for j in range(5)) for i in range(20_000)]
+    minimum = minimum_vocab_size(templates, 1.0)
+    assert default_vocab_size(templates, 1.0) == -(-max(800, 1.25 * minimum) // 8) * 8
+
+
 def test_too_small_explicit_vocabulary_names_the_minimum(many_syllables):
     minimum = minimum_vocab_size(many_syllables, 0.9995)
     with pytest.raises(NmtError) as error:

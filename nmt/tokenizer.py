@@ -66,7 +66,9 @@ def minimum_vocab_size(sentences: list[str], character_coverage: float) -> int:
     return required_characters(sentences, character_coverage) + META_PIECES
 
 
-def default_vocab_size(sentences: list[str], character_coverage: float) -> int:
+def default_vocab_size(
+    sentences: list[str], character_coverage: float, minimum: int | None = None
+) -> int:
     """The vocabulary chosen when the config leaves the size at 0.
 
     ``10·√words``, at most 32k, grows with the corpus at the pace small-data studies
@@ -76,13 +78,15 @@ def default_vocab_size(sentences: list[str], character_coverage: float) -> int:
     template-made dates corpus cost 10 points of exact match (docs/tokenization.md).
     Then it is raised to 1.25 × the minimum so that, after every required character,
     a fifth of the pieces are longer units, and rounded up to a multiple of 8, which
-    matrix kernels handle best.
+    matrix kernels handle best. ``minimum``, if already known, spares counting it again.
     """
     counts = Counter(word for sentence in sentences for word in sentence.split())
     words = sum(counts.values())
     recurring = sum(1 for count in counts.values() if count >= 2)
     by_size = min(MAX_AUTO_VOCAB, math.ceil(10 * math.sqrt(words)), 2 * recurring)
-    floor = math.ceil(1.25 * minimum_vocab_size(sentences, character_coverage))
+    if minimum is None:
+        minimum = minimum_vocab_size(sentences, character_coverage)
+    floor = math.ceil(1.25 * minimum)
     return -(-max(by_size, floor) // 8) * 8
 
 
@@ -110,9 +114,9 @@ def train_sentencepiece(
     """
     if not sentences:
         raise NmtError("cannot train a tokenizer on an empty corpus")
-    if not vocab_size:
-        vocab_size = default_vocab_size(sentences, character_coverage)
     minimum = minimum_vocab_size(sentences, character_coverage)
+    if not vocab_size:
+        vocab_size = default_vocab_size(sentences, character_coverage, minimum)
     if vocab_size < minimum:
         raise NmtError(
             f"{field}={vocab_size} is too small for this corpus: it needs at least {minimum} "

@@ -34,7 +34,7 @@ def _tensorflow_version() -> tuple[int, ...]:
 
 # XLA's CPU backend in TensorFlow 2.21 builds its YNNPACK fusions on their first run,
 # into state that every run of the same compiled function shares: two runs starting at
-# once (the loss of two CPU streams, nmt/cpu_streams.py) corrupt it, and the process
+# once (the loss of two CPU streams, nmt/fast/cpu_streams.py) corrupt it, and the process
 # dies of std::bad_alloc or a segfault in xla::cpu::EmitYnnSubgraph (3 of 4 runs of 25
 # steps of new shapes; none of 6 without the fusions). Turning them off cost the loss
 # about 1 ms in 15. Older TensorFlow has no such fusions and would reject the flag.

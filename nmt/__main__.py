@@ -1,5 +1,5 @@
 import sys
 
-from nmt.cli import main
+from nmt.cli.main import main
 
 sys.exit(main())

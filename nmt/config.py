@@ -34,7 +34,7 @@ class ModelConfig:
     """Sizes of the network.
 
     The vocabulary sizes ask for subword vocabularies of that many pieces; 0 sizes
-    each from its side of the corpus (``nmt.tokenizer.default_vocab_size``). The
+    each from its side of the corpus (``nmt.data.tokenizer.default_vocab_size``). The
     snapshot in a model directory holds the sizes the trained tokenizers have.
     """
 
@@ -89,7 +89,7 @@ class TrainConfig:
     # "multiworker" (the cluster in TF_CONFIG); see README, Distributed training.
     strategy: str = "default"
     precision: str = "float32"  # or "mixed_float16" (GPUs), "mixed_bfloat16"
-    # Slices of each batch run side by side on a CPU (nmt/cpu_streams.py); 0: auto,
+    # Slices of each batch run side by side on a CPU (nmt/fast/cpu_streams.py); 0: auto,
     # 2 on a two-core machine without a GPU, else 1. Ignored by --jit and strategies.
     cpu_streams: int = 0
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import tensorflow as tf
 
 from nmt.config import CONFIG_FILE, Config, load_model_config
+from nmt.data.tokenizer import Tokenizer
 from nmt.errors import NmtError
-from nmt.model import Seq2Seq, build_model, model_checkpoint
-from nmt.tokenizer import Tokenizer
+from nmt.model.seq2seq import Seq2Seq, build_model, model_checkpoint
 
 SRC_TOKENIZER = "source.spm"
 TGT_TOKENIZER = "target.spm"

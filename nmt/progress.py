@@ -21,7 +21,7 @@ MININTERVAL = 0.25
 
 def stderr_is_terminal() -> bool:
     """Whether stderr is a terminal: the one place that decides whether bars are drawn."""
-    # nmt.quiet points sys.stderr at a copy of the original descriptor 2, so this is
+    # nmt.cli.quiet points sys.stderr at a copy of the original descriptor 2, so this is
     # still the terminal's answer while fd 2 itself feeds its log filter.
     return sys.stderr.isatty()
 

@@ -31,10 +31,10 @@ def main() -> None:
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * args.devices
     )
-    from nmt import distribute
     from nmt.config import Config
-    from nmt.pipeline import Encoded
-    from nmt.trainer import Trainer
+    from nmt.data.pipeline import Encoded
+    from nmt.training import distribute
+    from nmt.training.trainer import Trainer
 
     config = Config().override(
         [f"model.units={args.units}", f"model.attention_units={args.units}",

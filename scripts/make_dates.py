@@ -6,7 +6,7 @@ Usage:
 
 import argparse
 
-from nmt.dates import write_dates_corpus
+from nmt.data.dates import write_dates_corpus
 from nmt.errors import NmtError
 
 

@@ -33,7 +33,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from nmt.corpus import SPLITS, read_tsv
+from nmt.data.corpus import SPLITS, read_tsv
 from nmt.errors import NmtError
 
 Pair = tuple[str, str]

@@ -7,7 +7,7 @@ from pathlib import Path
 # Run from a checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from nmt import synthetic_cli  # noqa: E402
+from nmt.cli import synthetic as synthetic_cli  # noqa: E402
 from nmt.errors import NmtError  # noqa: E402
 
 

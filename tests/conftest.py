@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.model import Seq2Seq
-from nmt.tokenizer import BOS_ID
+from nmt.data.tokenizer import BOS_ID
+from nmt.model.seq2seq import Seq2Seq
 
 # Two logical CPU devices, so that tf.distribute tests mirror over two replicas on
 # CPU. It must happen before TensorFlow initialises its devices, hence here.
@@ -118,8 +118,8 @@ def tiny_model_dir(tmp_path_factory):
 
     from nmt import modeldir
     from nmt.config import Config, save_config
-    from nmt.model import build_model, model_checkpoint
-    from nmt.tokenizer import Tokenizer, train_sentencepiece
+    from nmt.data.tokenizer import Tokenizer, train_sentencepiece
+    from nmt.model.seq2seq import build_model, model_checkpoint
 
     path = tmp_path_factory.mktemp("tiny") / "model"
     config = Config().override(

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.attention import AdditiveAttention
+from nmt.model.attention import AdditiveAttention
 
 B, S, Q, U, A = 3, 6, 12, 8, 10  # batch, source length, query size, value size, scorer size
 LENGTHS = [6, 4, 1]  # real source positions per row; row 1 and 2 are padded

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.search import beam_search, greedy_search, length_penalty
+from nmt.decoding.search import beam_search, greedy_search, length_penalty
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SRC_LENGTHS = [6, 3, 5, 2, 7, 4]

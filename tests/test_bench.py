@@ -8,8 +8,8 @@ import sys
 import pytest
 import tensorflow as tf
 
-from nmt import matmul_floor
-from nmt.bench import forward_flops_per_target_token
+from nmt.bench import matmul_floor
+from nmt.bench.throughput import forward_flops_per_target_token
 from nmt.config import ModelConfig
 
 TINY = ["--vocab", "50", "--emb", "8", "--units", "8", "--batch", "4"]

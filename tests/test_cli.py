@@ -131,7 +131,7 @@ def test_n_best_above_beam_is_one_line_error(trained):
 def test_parser_imports_no_tensorflow():
     """`nmt --help` and argument errors answer at once: building the parser stays light."""
     code = (
-        "import sys; from nmt.cli import build_parser; build_parser(); "
+        "import sys; from nmt.cli.main import build_parser; build_parser(); "
         "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -1,11 +1,11 @@
-"""Tests for nmt.corpus: reading TSV and Moses corpora, split directories, dev hold-out."""
+"""Tests for nmt.data.corpus: reading TSV and Moses corpora, split directories, dev hold-out."""
 
 import re
 import unicodedata
 
 import pytest
 
-from nmt.corpus import Corpus, read_corpus, read_moses, read_splits, read_tsv, split_off
+from nmt.data.corpus import Corpus, read_corpus, read_moses, read_splits, read_tsv, split_off
 from nmt.errors import NmtError
 
 HELLO = "안녕하세요"

@@ -1,4 +1,4 @@
-"""Tests for nmt.dates and scripts/make_dates.py: the synthetic dates corpus."""
+"""Tests for nmt.data.dates and scripts/make_dates.py: the synthetic dates corpus."""
 
 import datetime
 import os
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from nmt.corpus import read_splits
-from nmt.dates import (
+from nmt.data.corpus import read_splits
+from nmt.data.dates import (
     FORMS,
     KOREAN_WEEKDAYS,
     english_ordinal,

@@ -22,14 +22,14 @@ from test_cli import TINY
 from test_trainer import PAIRS as TRAINER_PAIRS
 from test_trainer import tiny_config
 
-from nmt import distribute
 from nmt.config import Config
+from nmt.data.pipeline import encode
+from nmt.data.tokenizer import Tokenizer, train_sentencepiece
+from nmt.decoding.translator import Translator
 from nmt.errors import NmtError
-from nmt.pipeline import encode
-from nmt.tokenizer import Tokenizer, train_sentencepiece
-from nmt.train import train_translator
-from nmt.trainer import Trainer
-from nmt.translator import Translator
+from nmt.training import distribute
+from nmt.training.run import train_translator
+from nmt.training.trainer import Trainer
 
 # Seven pairs in batches of at most 4 (by length): odd batch sizes split unevenly
 # over two replicas, so they see different token counts, or one of them none.

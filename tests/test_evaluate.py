@@ -8,12 +8,12 @@ import sacrebleu
 import tensorflow as tf
 
 from nmt import modeldir
-from nmt.cli import main
+from nmt.cli.main import main
 from nmt.config import Config
-from nmt.evaluate import score
-from nmt.train import train_translator
-from nmt.trainer import Trainer
-from nmt.translator import Translator
+from nmt.decoding.evaluate import score
+from nmt.decoding.translator import Translator
+from nmt.training.run import train_translator
+from nmt.training.trainer import Trainer
 
 HYPOTHESES = ["저는 학생입니다.", "역은 어디에 있어요", "", "Machine learning", "좋은 아침"]
 REFERENCES = [

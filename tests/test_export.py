@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.cli import main
-from nmt.export import ExportedTranslator, export_model, is_current, load_translator
+from nmt.cli.main import main
+from nmt.decoding.export import ExportedTranslator, export_model, is_current, load_translator
+from nmt.decoding.translator import Translator
 from nmt.modeldir import EXPORT_DIR
-from nmt.translator import Translator
 
 SENTENCES = [
     "Artificial Intelligence",

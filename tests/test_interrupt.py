@@ -1,7 +1,7 @@
 import pytest
 import tensorflow as tf
 
-from nmt.interrupt import TimeBudget, format_duration, parse_duration
+from nmt.training.interrupt import TimeBudget, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.loss import fused_masked_loss, masked_loss, token_count
-from nmt.tokenizer import PAD_ID
+from nmt.data.tokenizer import PAD_ID
+from nmt.model.loss import fused_masked_loss, masked_loss, token_count
 
 
 def batch(dtype=tf.float32):

@@ -1,6 +1,6 @@
-"""``nmt.lstm`` computes what ``keras.layers.LSTM`` does, and is used only when it does.
+"""``nmt.fast.lstm`` computes what ``keras.layers.LSTM`` does, and is used only when it does.
 
-The encoder runs its Keras LSTMs' weights through ``nmt.lstm`` on CPU. Each check
+The encoder runs its Keras LSTMs' weights through ``nmt.fast.lstm`` on CPU. Each check
 runs the same weights with the fast path on and off (``lstm.supports`` patched to
 refuse it, so the layers are called as Keras layers) on a padded batch.
 """
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt import lstm
-from nmt.loss import masked_loss
+from nmt.fast import lstm
+from nmt.model.loss import masked_loss
 
 SRC_LENGTHS = [7, 4, 1]
 ENCODERS = {

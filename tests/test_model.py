@@ -7,9 +7,9 @@ import pytest
 import tensorflow as tf
 
 from nmt.config import ModelConfig
-from nmt.decoder import Decoder, Memory, State
-from nmt.encoder import Encoder
-from nmt.model import Seq2Seq, build_model, model_checkpoint, weight_map
+from nmt.model.decoder import Decoder, Memory, State
+from nmt.model.encoder import Encoder
+from nmt.model.seq2seq import Seq2Seq, build_model, model_checkpoint, weight_map
 
 BOS = 2
 SRC_LENGTHS = [7, 5, 2]  # different source lengths: rows 1 and 2 are padded

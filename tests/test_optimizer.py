@@ -1,11 +1,11 @@
-"""nmt.optimizer.FusedAdam: Keras's Adam, one fused kernel per weight."""
+"""nmt.fast.optimizer.FusedAdam: Keras's Adam, one fused kernel per weight."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.optimizer import FusedAdam
+from nmt.fast.optimizer import FusedAdam
 
 
 def run(optimizer_class, steps, gradients_of, clipnorm=None, compiled=True):

@@ -13,9 +13,9 @@ from fontTools.ttLib import TTFont
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
-import nmt.plot
+import nmt.viz.alignment
 from nmt.errors import NmtError
-from nmt.plot import alignment_figure, cjk_font, merge_pieces, save_figures
+from nmt.viz.alignment import alignment_figure, cjk_font, merge_pieces, save_figures
 
 SHORT_SRC = ["▁Artificial", "▁Intelligence", "</s>"]
 SHORT_TGT = ["▁인공", "▁지능", "</s>"]
@@ -91,7 +91,7 @@ def fresh_font_lookup():
 
 
 def test_installed_font_is_found_by_family(fresh_font_lookup, monkeypatch):
-    monkeypatch.setattr(nmt.plot, "_packaged_font_files", lambda: iter(()))
+    monkeypatch.setattr(nmt.viz.alignment, "_packaged_font_files", lambda: iter(()))
     font = cjk_font()
     assert font is not None
     charmap = font_manager.get_font(font.get_file()).get_charmap()
@@ -99,8 +99,8 @@ def test_installed_font_is_found_by_family(fresh_font_lookup, monkeypatch):
 
 
 def test_no_font_warns_once_and_still_plots(fresh_font_lookup, monkeypatch):
-    monkeypatch.setattr(nmt.plot, "_packaged_font_files", lambda: iter(()))
-    monkeypatch.setattr(nmt.plot, "_system_font_files", lambda: iter(()))
+    monkeypatch.setattr(nmt.viz.alignment, "_packaged_font_files", lambda: iter(()))
+    monkeypatch.setattr(nmt.viz.alignment, "_system_font_files", lambda: iter(()))
     with pytest.warns(UserWarning, match="notojp-matplotlib.*fonts-nanum"):
         assert cjk_font() is None
     with warnings.catch_warnings():
@@ -143,9 +143,9 @@ def test_import_and_plot_leave_rcparams_unchanged_in_a_fresh_process():
     code = (
         "import matplotlib, numpy as np\n"
         "before = dict(matplotlib.rcParams)\n"
-        "import nmt.plot\n"
+        "import nmt.viz.alignment\n"
         "assert dict(matplotlib.rcParams) == before, 'import changed rcParams'\n"
-        "figure = nmt.plot.alignment_figure(np.eye(2), ['▁a', '</s>'], ['▁가', '</s>'])\n"
+        "figure = nmt.viz.alignment.alignment_figure(np.eye(2), ['▁a', '</s>'], ['▁가', '</s>'])\n"
         "figure.canvas.draw()\n"
         "assert dict(matplotlib.rcParams) == before, 'plotting changed rcParams'\n"
     )
@@ -248,8 +248,8 @@ def test_save_accepts_any_figure(tmp_path):
 
 
 def test_control_characters_in_a_translation_are_escaped_in_its_title():
-    from nmt.plot import translation_figure
-    from nmt.translator import Hypothesis, Translation
+    from nmt.decoding.translator import Hypothesis, Translation
+    from nmt.viz.alignment import translation_figure
 
     # An untrained model's byte-fallback output can decode to control characters.
     tgt = ["<0x16>", "▁지능", "</s>"]

@@ -13,14 +13,14 @@ import tensorflow as tf
 from conftest import TINY_PAIRS, write_corpus_dir
 
 from nmt import progress
-from nmt.cli import main
+from nmt.cli.main import main
 from nmt.config import Config, DataConfig
+from nmt.data.pipeline import Encoded, batch_count, batches
+from nmt.decoding.export import export_model
+from nmt.decoding.translator import Translator
 from nmt.errors import Interrupted
-from nmt.export import export_model
-from nmt.pipeline import Encoded, batch_count, batches
 from nmt.progress import progress_bar
-from nmt.train import train_translator
-from nmt.translator import Translator
+from nmt.training.run import train_translator
 
 # "| 3/5 [" in a drawn bar: units done, of the total.
 COUNT = re.compile(r"\| *(\d+)/(\d+) \[")

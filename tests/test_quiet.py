@@ -1,4 +1,4 @@
-"""nmt.quiet: the C++ log lines of TensorFlow and SentencePiece stay off stderr unless asked."""
+"""nmt.cli.quiet: the C++ log lines of TensorFlow and SentencePiece stay off stderr unless asked."""
 
 import io
 import os
@@ -8,8 +8,8 @@ import sys
 import pytest
 from conftest import write_corpus_dir
 
-from nmt.cli import build_parser
-from nmt.quiet import NATIVE_LOG_LINE, forward_unless_native_log
+from nmt.cli.main import build_parser
+from nmt.cli.quiet import NATIVE_LOG_LINE, forward_unless_native_log
 
 # What TensorFlow 2.21 and tensorflow-text wrote at the start of `nmt translate` on a
 # CPU, and the formats of other absl builds and of TensorFlow's older logger.
@@ -88,7 +88,7 @@ def test_a_crash_still_shows_its_last_words():
     """The filter outlives nmt, so what C++ wrote just before an abort reaches the user."""
     written = "".join(line + "\n" for line in (NATIVE[1], KEPT[4], KEPT[5])).encode()
     code = (
-        "import os, sys; from nmt.quiet import silence_native_logs; silence_native_logs(); "
+        "import os, sys; from nmt.cli.quiet import silence_native_logs; silence_native_logs(); "
         f"print('python', file=sys.stderr); os.write(2, {written!r}); os.abort()"
     )
     result = run(code=code)
@@ -98,7 +98,7 @@ def test_a_crash_still_shows_its_last_words():
 
 def test_a_level_the_user_set_is_kept_and_nothing_filtered():
     code = (
-        "import os; from nmt.quiet import silence_native_logs; silence_native_logs(); "
+        "import os; from nmt.cli.quiet import silence_native_logs; silence_native_logs(); "
         f"os.write(2, {(NATIVE[1] + chr(10)).encode()!r}); "
         "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
     )

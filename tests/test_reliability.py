@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from nmt import modeldir
 from nmt.config import Config, save_config
-from nmt.corpus import read_tsv
+from nmt.data.corpus import read_tsv
+from nmt.data.tokenizer import Tokenizer, train_sentencepiece
+from nmt.decoding.translator import Translator
 from nmt.errors import NmtError
-from nmt.model import build_model, model_checkpoint
-from nmt.tokenizer import Tokenizer, train_sentencepiece
-from nmt.translator import Translator
+from nmt.model.seq2seq import build_model, model_checkpoint
 
 EN = ["Artificial Intelligence", "Machine Learning", "Thank you.", "Good morning.", "Hi"]
 KO = ["인공 지능", "기계 학습", "감사합니다.", "좋은 아침이에요.", "안녕"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.search import greedy_search, max_lengths
+from nmt.decoding.search import greedy_search, max_lengths
 
 PAD, BOS, EOS = 0, 2, 3
 SRC_LENGTHS = [6, 3, 5, 2, 7, 4]

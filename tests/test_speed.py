@@ -4,7 +4,7 @@
 trainer runs the loss and the optimizer update under XLA. Each is checked here
 against the textbook version: TensorFlow's autodiff of ``Decoder.step`` under
 ``tf.scan``, and an eager loss, clip and Adam update. The loops' matmul layout
-(``nmt.loop_matmul``) is checked against the plain product.
+(``nmt.fast.loop_matmul``) is checked against the plain product.
 """
 
 import os
@@ -17,10 +17,10 @@ import pytest
 import tensorflow as tf
 
 import nmt
-from nmt import loop_matmul
 from nmt.config import Config
-from nmt.loss import masked_loss
-from nmt.trainer import Trainer
+from nmt.fast import loop_matmul
+from nmt.model.loss import masked_loss
+from nmt.training.trainer import Trainer
 
 SRC_LENGTHS = [7, 5, 2]
 TGT_LENGTHS = [4, 6, 1]

@@ -1,4 +1,4 @@
-"""``nmt.steps``: the compiled steps are the textbook update of the batch's mean loss,
+"""``nmt.training.steps``: the compiled steps are the textbook update of the batch's mean loss,
 whatever the optimizer, however the batch is cut."""
 
 import keras
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.loss import masked_loss
-from nmt.steps import Steps
+from nmt.model.loss import masked_loss
+from nmt.training.steps import Steps
 
 LENGTHS = ([5, 3, 7, 2, 4], [4, 6, 2, 5, 3])  # odd, so two streams differ by a row
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nmt import synthetic, synthetic_cli
+from nmt.cli import synthetic as synthetic_cli
+from nmt.cli.synthetic import SyntheticConfig
 from nmt.errors import NmtError
-from nmt.synthetic import SyntheticResult
-from nmt.synthetic_cli import SyntheticConfig
+from nmt.synthetic import experiment as synthetic
+from nmt.synthetic.experiment import SyntheticResult
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "synthetic.py"
 # Small but reliable: a larger step than the default makes a few thousand samples enough.

@@ -6,8 +6,7 @@ import pytest
 import sentencepiece as spm
 import tensorflow as tf
 
-from nmt.errors import NmtError
-from nmt.tokenizer import (
+from nmt.data.tokenizer import (
     EOS_ID,
     MAX_AUTO_VOCAB,
     PAD_ID,
@@ -16,6 +15,7 @@ from nmt.tokenizer import (
     minimum_vocab_size,
     train_sentencepiece,
 )
+from nmt.errors import NmtError
 
 # Real English-Korean text beside the repository (see its README); absent elsewhere.
 NEWS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ko-en-news"
@@ -161,7 +161,7 @@ def test_sentencepiece_failure_is_an_nmt_error():
 
 @pytest.mark.skipif(not NEWS.is_dir(), reason=f"shared corpora not found at {NEWS}")
 def test_trains_on_real_korean_news():
-    from nmt.corpus import read_corpus
+    from nmt.data.corpus import read_corpus
 
     corpus = read_corpus(NEWS, split="train")
     for side in (corpus.src, corpus.tgt):

@@ -10,13 +10,13 @@ from conftest import write_corpus_dir
 
 from nmt import modeldir
 from nmt.config import Config
+from nmt.decoding.translator import Translator
 from nmt.errors import Interrupted, NmtError
-from nmt.interrupt import TimeBudget
-from nmt.loss import masked_loss
-from nmt.steps import Steps
-from nmt.summaries import ImageBudget
-from nmt.train import train_translator
-from nmt.translator import Translator
+from nmt.model.loss import masked_loss
+from nmt.training.interrupt import TimeBudget
+from nmt.training.run import train_translator
+from nmt.training.steps import Steps
+from nmt.training.summaries import ImageBudget
 
 PAIRS = [
     ("Artificial Intelligence", "인공 지능"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from nmt import loop_matmul
+from nmt.fast import loop_matmul
 
 
 def unroll_backward(
@@ -29,7 +29,7 @@ def unroll_backward(
     ``h_{t-1}`` and the context, and the attention scores' backward (``tanh(keys + query)``
     is recomputed rather than stored, ``(b, s, a)`` per step). The weight gradients come
     after the loop, one matmul each, or one for the context and input kernels stacked
-    (``nmt.loop_matmul.stacked_weight_gradients``).
+    (``nmt.fast.loop_matmul.stacked_weight_gradients``).
 
     Returns:
         ``(d_args, d_context_kernel, d_score)``: gradients of ``(inputs (b, t, e), h0, c0,

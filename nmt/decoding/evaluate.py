@@ -8,9 +8,9 @@ from pathlib import Path
 
 import sacrebleu
 
-from nmt.corpus import read_corpus
+from nmt.data.corpus import read_corpus
+from nmt.decoding.translator import Translator
 from nmt.progress import progress_bar
-from nmt.translator import Translator
 
 # Korean attaches particles to words, so whitespace tokens ("eojeol") almost never
 # match exactly and word BLEU reads near zero for decent output. Character
@@ -66,7 +66,7 @@ def evaluate(
 ) -> tuple[Scores, list[str]]:
     """Translate a split of ``corpus`` and score it; returns the scores and hypotheses.
 
-    ``translator`` is a ``Translator`` or an ``nmt.export.ExportedTranslator``;
+    ``translator`` is a ``Translator`` or an ``nmt.decoding.export.ExportedTranslator``;
     search options default to the model's ``decode`` config. With ``progress``, a
     bar over the sentences is drawn on stderr when it is a terminal.
     """

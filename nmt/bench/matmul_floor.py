@@ -1,9 +1,9 @@
 """The training step's matmuls alone: how fast the step could be if nothing else cost time.
 
 ``nmt bench train --floor`` times a program made only of the matmuls that
-``nmt.bench.forward_flops_per_target_token`` counts, forward and backward, at the
+``nmt.bench.throughput.forward_flops_per_target_token`` counts, forward and backward, at the
 model's shapes and in the step's order: the loops as ``tf.while_loop``s of dependent
-steps multiplied in ``nmt.loop_matmul``'s layout, as the real loops do, and the
+steps multiplied in ``nmt.fast.loop_matmul``'s layout, as the real loops do, and the
 large products as single matmuls that may overlap where the real step lets them
 (a stage waits only for the stages it names in ``after``). Its time is a floor for
 the real step on this machine: whatever the step does besides matmuls (activations,
@@ -38,7 +38,7 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from nmt import loop_matmul
+from nmt.fast import loop_matmul
 
 
 class Stage(NamedTuple):
@@ -60,7 +60,7 @@ class Stage(NamedTuple):
 
 
 def stages(m, batch: int, src_len: int, tgt_len: int) -> list[Stage]:
-    """The matmuls of one training step of ``nmt.bench``'s model, forward then backward."""
+    """The matmuls of one training step of the benchmark's model, forward then backward."""
     b, s, t = batch, src_len, tgt_len
     e, u, a, r, v = m.embedding_dim, m.units, m.attention_units, m.readout_dim, m.tgt_vocab_size
     bs, bt, g = b * s, b * t, 4 * u
@@ -131,7 +131,7 @@ def step_function(
     product.
 
     ``slices`` holds ``(stages, batch)`` per slice: one for a plain step; one per CPU
-    stream for a step cut into streams (``nmt.cpu_streams``), whose slices run side by
+    stream for a step cut into streams (``nmt.fast.cpu_streams``), whose slices run side by
     side and may differ by a row. A product's operands are shared by the slices where
     their shapes agree, as the streams share the weights. With ``unavoidable``, each
     stage also does the work its ``Stage.unavoidable`` names, and ``update`` (the

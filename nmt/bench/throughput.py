@@ -18,9 +18,9 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from nmt import cpu_streams
 from nmt.config import Config
-from nmt.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from nmt.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from nmt.fast import cpu_streams
 
 FIRST_ID = 4  # random tokens avoid PAD/UNK/BOS/EOS
 
@@ -115,7 +115,7 @@ def _set_threads(args) -> None:
 
 
 def run_train(args) -> int:
-    from nmt.trainer import Trainer
+    from nmt.training.trainer import Trainer
 
     _set_threads(args)
     config = bench_config(args)
@@ -180,11 +180,11 @@ def run_train(args) -> int:
 
 
 def _floor_rounds(m, args, trainer, batch, peak: MatmulPeak, gflops_per_s) -> dict:
-    """The step beside its two floors (``nmt.matmul_floor``) and the matmul peak, all four
+    """The step beside its two floors (``nmt.bench.matmul_floor``) and the matmul peak, all four
     alternated for ``args.steps`` rounds so that they see the same load: the step's
     matmuls alone, the step floor (those plus the work no implementation can skip; its
     update is the trainer's optimizer's) and the real step. Medians of the rounds."""
-    from nmt import matmul_floor
+    from nmt.bench import matmul_floor
 
     # A step in CPU streams is its slices' steps side by side: so are its floors, cut
     # as the trainer cuts the batch (an odd batch's slices differ by a row).
@@ -218,8 +218,8 @@ def _floor_rounds(m, args, trainer, batch, peak: MatmulPeak, gflops_per_s) -> di
 
 
 def run_decode(args) -> int:
-    from nmt import search
-    from nmt.model import build_model
+    from nmt.decoding import search
+    from nmt.model.seq2seq import build_model
 
     _set_threads(args)
     config = bench_config(args)

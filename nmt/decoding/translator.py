@@ -4,7 +4,7 @@
 compiled graph per search: ``translate_greedy`` and ``translate_beam``. Both return
 the same dict of tensors, with an ``n`` axis of hypotheses (1 for greedy), so one
 function (``translate_texts``) turns either, or the same functions loaded back
-from an exported SavedModel (``nmt.export``), into ``Translation`` objects.
+from an exported SavedModel (``nmt.decoding.export``), into ``Translation`` objects.
 """
 
 from __future__ import annotations
@@ -18,10 +18,16 @@ import tensorflow as tf
 
 from nmt import modeldir
 from nmt.config import Config
+from nmt.data.tokenizer import PAD_ID, Tokenizer
+from nmt.decoding.search import (
+    beam_search,
+    greedy_search,
+    length_penalty,
+    max_lengths,
+    output_lengths,
+)
 from nmt.errors import NmtError
-from nmt.model import Seq2Seq
-from nmt.search import beam_search, greedy_search, length_penalty, max_lengths, output_lengths
-from nmt.tokenizer import PAD_ID, Tokenizer
+from nmt.model.seq2seq import Seq2Seq
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
 BEAM_SPECS = (

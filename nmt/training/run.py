@@ -7,15 +7,18 @@ from pathlib import Path
 
 import keras
 
-from nmt import cpu_streams, distribute, evaluate, modeldir
+from nmt import modeldir
 from nmt.config import Config, save_config
-from nmt.corpus import Corpus, read_splits, split_off
+from nmt.data.corpus import Corpus, read_splits, split_off
+from nmt.data.pipeline import encode
+from nmt.data.tokenizer import Tokenizer, train_sentencepiece
+from nmt.decoding import evaluate
+from nmt.decoding.translator import Translator
 from nmt.errors import NmtError
-from nmt.pipeline import encode
-from nmt.summaries import Summaries
-from nmt.tokenizer import Tokenizer, train_sentencepiece
-from nmt.trainer import EpochResult, Trainer, TrainResult
-from nmt.translator import Translator
+from nmt.fast import cpu_streams
+from nmt.training import distribute
+from nmt.training.summaries import Summaries
+from nmt.training.trainer import EpochResult, Trainer, TrainResult
 
 
 def train_translator(

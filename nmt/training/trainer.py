@@ -13,16 +13,17 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from nmt import cpu_streams, distribute
 from nmt.config import Config
+from nmt.data.pipeline import Encoded, batch_count, batches
 from nmt.errors import Interrupted, NmtError
-from nmt.interrupt import Interruptible, TimeBudget, format_duration
-from nmt.model import Seq2Seq, build_model, model_checkpoint
+from nmt.fast import cpu_streams
+from nmt.fast.optimizer import FusedAdam
+from nmt.model.seq2seq import Seq2Seq, build_model, model_checkpoint
 from nmt.modeldir import BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_ERRORS
-from nmt.optimizer import FusedAdam
-from nmt.pipeline import Encoded, batch_count, batches
 from nmt.progress import progress_bar
-from nmt.steps import Steps
+from nmt.training import distribute
+from nmt.training.interrupt import Interruptible, TimeBudget, format_duration
+from nmt.training.steps import Steps
 
 
 @dataclass
@@ -48,7 +49,7 @@ class TrainResult:
 class Trainer:
     """Owns the model, optimizer, compiled steps and checkpoints of one model directory.
 
-    ``train_step`` and ``eval_step`` are ``nmt.steps.Steps``'s: traced once for every
+    ``train_step`` and ``eval_step`` are ``nmt.training.steps.Steps``'s: traced once for every
     batch shape, and on a CPU possibly cut into ``streams`` slices that run side by
     side. Checkpoints carry the step, the epoch and the position in the epoch, so
     re-running the same command resumes exactly where it stopped.

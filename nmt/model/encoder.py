@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from nmt import lstm
+from nmt.fast import lstm
 
 PAD_ID = 0
 
@@ -24,7 +24,7 @@ class Encoder(keras.layers.Layer):
     unrolling, and sources are right-padded, which is what makes them eligible
     for the fused cuDNN kernel on a GPU. Dropout is applied between layers
     instead of inside them for the same reason. On CPU the layers' own weights are
-    run by ``nmt.lstm`` instead, whose hand-written backward pass is faster than
+    run by ``nmt.fast.lstm`` instead, whose hand-written backward pass is faster than
     TensorFlow's gradient of the Keras loop and computes the same function
     (``lstm.supports`` says when; ``tests/test_lstm.py`` checks it).
 

@@ -29,8 +29,8 @@ import tensorflow as tf
 
 from nmt import modeldir
 from nmt.config import CONFIG_FILE, Config, load_model_config
-from nmt.model import weight_map
-from nmt.translator import TEXT_SPEC, Translation, Translator, translate_texts
+from nmt.decoding.translator import TEXT_SPEC, Translation, Translator, translate_texts
+from nmt.model.seq2seq import weight_map
 
 
 class _Serving(tf.Module):

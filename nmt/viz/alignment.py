@@ -338,7 +338,7 @@ def translation_figure(translation, *, hypothesis: int = 0, words: bool = False)
     """The alignment figure of one translation, titled with its source and output.
 
     Args:
-        translation: a ``nmt.translator.Translation`` (anything with ``source``,
+        translation: a ``nmt.decoding.translator.Translation`` (anything with ``source``,
             ``src_tokens`` and ``hypotheses`` whose items have ``text``, ``tgt_tokens``
             and ``attention``).
         hypothesis: which n-best hypothesis to show (0: the best).

@@ -5,7 +5,7 @@ with the binary label, so a model that solves the task should put its attention 
 
 Variants: ``after`` (attention over the LSTM outputs), ``before`` (attention over the raw
 input, then an LSTM), ``dense`` (the 1-D version over the features of a flat vector),
-``additive`` (``nmt.attention.AdditiveAttention`` queried by the LSTM's last hidden state over
+``additive`` (``nmt.model.attention.AdditiveAttention`` queried by the LSTM's last hidden state over
 per-step, position-aware annotations of the input) and ``additive-lstm`` (the same over the
 LSTM outputs, the classic recipe: it solves the task but looks at late steps, because every
 LSTM output after the label column carries the label too; docs/synthetic.md has the numbers).
@@ -25,9 +25,9 @@ from keras import layers, ops
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from nmt.attention import AdditiveAttention
-from nmt.synthetic_cli import SyntheticConfig, check, validation_count
-from nmt.tfdata import untuned
+from nmt.cli.synthetic import SyntheticConfig, check, validation_count
+from nmt.data.tfdata import untuned
+from nmt.model.attention import AdditiveAttention
 
 FEATURES = 2  # per time step, for the recurrent variants
 UNITS = 32
@@ -198,7 +198,7 @@ def datasets(x, y, config: SyntheticConfig) -> tuple[tf.data.Dataset, tf.data.Da
     ``validation_split`` of the samples, as Keras' ``validation_split`` would take.
 
     Not Keras' own array adapter, whose autotuned iterators could hold ``fit`` for
-    up to 20 s after its last epoch (``nmt.tfdata.untuned``).
+    up to 20 s after its last epoch (``nmt.data.tfdata.untuned``).
     """
     n_train = len(x) - validation_count(len(x), config.validation_split)
     x_train, y_train = tf.constant(x[:n_train]), tf.constant(y[:n_train])

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from nmt import __version__
+from nmt.cli.quiet import silence_native_logs
 from nmt.errors import Interrupted, NmtError
-from nmt.quiet import silence_native_logs
 
 
 def positive_int(text: str) -> int:
@@ -38,7 +38,7 @@ def non_negative_float(text: str) -> float:
 
 
 def duration(text: str) -> float:
-    from nmt.interrupt import parse_duration
+    from nmt.training.interrupt import parse_duration
 
     try:
         return parse_duration(text)
@@ -105,7 +105,7 @@ def _add_train(sub) -> None:
 
 def _run_train(args) -> int:
     from nmt.config import Config, load_config
-    from nmt.train import train_translator
+    from nmt.training.run import train_translator
 
     if args.corpus is None and (args.src is None or args.tgt is None):
         raise NmtError("give --corpus PATH, or both --src and --tgt")
@@ -161,7 +161,7 @@ def _add_translate(sub) -> None:
 
 
 def _run_translate(args) -> int:
-    from nmt.export import load_translator
+    from nmt.decoding.export import load_translator
     from nmt.progress import progress_bar
 
     if args.beam and args.n_best and args.n_best > args.beam:
@@ -194,7 +194,7 @@ def _run_translate(args) -> int:
 
 
 def _save_plots(results, path, hypothesis: int = 0, words: bool = False) -> None:
-    from nmt.plot import save_figures, translation_figure
+    from nmt.viz.alignment import save_figures, translation_figure
 
     figures = [
         translation_figure(r, hypothesis=hypothesis, words=words) for r in results if r.tgt_tokens
@@ -224,7 +224,7 @@ def _add_plot(sub) -> None:
 
 
 def _run_plot(args) -> int:
-    from nmt.export import load_translator
+    from nmt.decoding.export import load_translator
 
     n_best = max(args.n_best or 1, args.hypothesis)
     beam = max(args.beam or 1, n_best)
@@ -252,8 +252,8 @@ def _add_evaluate(sub) -> None:
 
 def _run_evaluate(args) -> int:
     from nmt.config import atomic_write
-    from nmt.evaluate import evaluate
-    from nmt.export import load_translator
+    from nmt.decoding.evaluate import evaluate
+    from nmt.decoding.export import load_translator
 
     translator = load_translator(args.model)
     scores, hypotheses = evaluate(
@@ -282,14 +282,14 @@ def _add_export(sub) -> None:
 
 
 def _run_export(args) -> int:
-    from nmt.export import export_model
+    from nmt.decoding.export import export_model
 
     print(f"nmt: wrote {export_model(args.model, args.out)}", file=sys.stderr)
     return 0
 
 
 def _add_synthetic(sub) -> None:
-    from nmt import synthetic_cli
+    from nmt.cli import synthetic as synthetic_cli
 
     p = sub.add_parser(
         "synthetic",
@@ -339,7 +339,7 @@ def _add_bench_size(p) -> None:
 
 
 def _run_bench(args) -> int:
-    from nmt import bench
+    from nmt.bench import throughput as bench
 
     if args.vocab <= bench.FIRST_ID:
         raise NmtError(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from nmt.trainer import EpochResult
+from nmt.training.trainer import EpochResult
 
 LOG_DIR = "logs"
 # Few enough to keep an epoch's overhead to one small batched decode.
@@ -60,7 +60,7 @@ class Summaries:
         self.writer.flush()
 
     def _images(self):
-        from nmt.plot import translation_figure
+        from nmt.viz.alignment import translation_figure
 
         for result in self.translator.translate(self.samples):
             if not result.tgt_tokens:

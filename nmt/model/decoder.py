@@ -8,10 +8,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from nmt import loop_matmul
-from nmt.attention import AdditiveAttention
-from nmt.decoder_backward import unroll_backward
-from nmt.encoder import embedding_init
+from nmt.fast import loop_matmul
+from nmt.fast.decoder_backward import unroll_backward
+from nmt.model.attention import AdditiveAttention
+from nmt.model.encoder import embedding_init
 
 
 class Memory(NamedTuple):
@@ -28,7 +28,7 @@ class State(NamedTuple):
 
 
 class LoopKernels(NamedTuple):
-    """The step's two matmul kernels, ``nmt.loop_matmul.prepare``-d once per loop."""
+    """The step's two matmul kernels, ``nmt.fast.loop_matmul.prepare``-d once per loop."""
 
     fused: tf.Tensor  # (a + 4u, u): [W_c | W_h]ᵀ
     context: tf.Tensor  # (4u, u_ctx): W_ctxᵀ
@@ -160,7 +160,7 @@ class Decoder(keras.layers.Layer):
         )
 
     def loop_kernels(self, fused_kernel=None) -> LoopKernels:
-        """The kernels of ``step`` laid out for a loop of steps (``nmt.loop_matmul``)."""
+        """The kernels of ``step`` laid out for a loop of steps (``nmt.fast.loop_matmul``)."""
         if fused_kernel is None:
             fused_kernel = self.fused_kernel()
         return LoopKernels(
@@ -211,7 +211,7 @@ class Decoder(keras.layers.Layer):
             state: The initial ``State``.
             memory: ``Memory`` of the source.
             fast: Differentiate the loop with the hand-written backward pass of
-                ``nmt.decoder_backward`` (float32 only) instead of TensorFlow's
+                ``nmt.fast.decoder_backward`` (float32 only) instead of TensorFlow's
                 gradient of ``tf.scan``. Both give the same gradients
                 (``tests/test_speed.py``); the hand-written one does each weight
                 gradient as one matmul over all steps after the loop instead of

@@ -1,6 +1,6 @@
 """The ``nmt synthetic`` command: its settings, flags and output, without TensorFlow.
 
-Kept apart from ``nmt.synthetic`` so that building the ``nmt`` argument parser (and
+Kept apart from ``nmt.synthetic.experiment`` so that building the ``nmt`` argument parser (and
 ``nmt --help``) does not import Keras.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from nmt.errors import NmtError
 
 if TYPE_CHECKING:
-    from nmt.synthetic import SyntheticResult
+    from nmt.synthetic.experiment import SyntheticResult
 
 VARIANTS = ("after", "before", "dense", "additive", "additive-lstm")
 PLOT_FORMATS = (".png", ".svg", ".pdf")
@@ -134,7 +134,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Train the chosen variants, print a row (or a JSON line) as each finishes, then plot."""
-    from nmt import synthetic
+    from nmt.synthetic import experiment as synthetic
 
     config = SyntheticConfig(
         **{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig)}

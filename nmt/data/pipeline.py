@@ -8,8 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from nmt.config import DataConfig
-from nmt.tfdata import untuned
-from nmt.tokenizer import BOS_ID, Tokenizer
+from nmt.data.tfdata import untuned
+from nmt.data.tokenizer import BOS_ID, Tokenizer
 
 # One call per core (at most 16): what AUTOTUNE means untuned.
 AUTOTUNE = tf.data.AUTOTUNE

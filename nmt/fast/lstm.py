@@ -12,7 +12,7 @@ the same function with the layer's own variables, written like the decoder's loo
 - its gradient is written out (``_backward``): per step only ``dz·Uᵀ``, and the
   kernel, recurrent kernel, bias and input gradients are one matmul (or sum) each
   over all steps after the loop;
-- both loops multiply in the layout ``nmt.loop_matmul`` picks for thin products.
+- both loops multiply in the layout ``nmt.fast.loop_matmul`` picks for thin products.
 
 Padding is handled as Keras does it with a mask: a masked step keeps the previous
 ``(h, c)``, so the final state is the one at the last real token, and the output at a
@@ -32,7 +32,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from nmt import loop_matmul
+from nmt.fast import loop_matmul
 
 
 def supports(layer) -> bool:

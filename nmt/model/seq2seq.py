@@ -7,8 +7,8 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from nmt.decoder import Decoder, Memory, State
-from nmt.encoder import Encoder
+from nmt.model.decoder import Decoder, Memory, State
+from nmt.model.encoder import Encoder
 
 
 class Seq2Seq(keras.Model):

@@ -6,8 +6,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from nmt import cpu_streams
-from nmt.loss import fused_masked_loss, masked_loss, token_count
+from nmt.fast import cpu_streams
+from nmt.model.loss import fused_masked_loss, masked_loss, token_count
 
 BATCH_SPEC = (
     tf.TensorSpec([None, None], tf.int32, name="src"),
@@ -23,7 +23,7 @@ class Steps:
     Both are ``tf.function``s with a fixed input signature, so batches of any shape
     reuse one trace (and ``jit_compile`` compiles once per bucketed shape). With
     ``streams`` above 1, each batch is cut into that many slices that run side by side
-    (``nmt.cpu_streams``); the loss and gradients are the whole batch's either way.
+    (``nmt.fast.cpu_streams``); the loss and gradients are the whole batch's either way.
     """
 
     def __init__(

@@ -1,0 +1,1 @@
+"""Throughput benchmarks: training and decoding speed, matmul peak and floors."""

@@ -1,0 +1,1 @@
+"""Reading corpora, tokenizing and batching: text in, padded id batches out."""

@@ -1,0 +1,1 @@
+"""The synthetic attention benchmark (an attention_3d_block on random sequences)."""

@@ -1,0 +1,1 @@
+"""Training a model directory: the loop, its compiled steps, checkpoints, distribution."""

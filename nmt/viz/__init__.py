@@ -1,0 +1,1 @@
+"""Pictures of attention: alignment matrices with readable Hangul."""

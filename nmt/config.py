@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nmt.errors import NmtError
+from nmt.files import atomic_write
 
 CONFIG_FILE = "config.json"
 # Bumped when a saved model directory stops being readable by this code.
@@ -251,27 +251,6 @@ def load_config(path: str | os.PathLike) -> Config:
     if not isinstance(data, dict):
         raise NmtError(f"{path}: expected a JSON object")
     return Config.from_dict(data, source=str(path))
-
-
-def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write a file so that readers see either the old or the complete new content."""
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates 0600; give the file the mode open() would have given it, so
-        # a model directory can be shared (e.g. by the workers of a multi-worker run).
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_config(config: Config, model_dir: str | os.PathLike) -> None:

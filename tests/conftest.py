@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.data.tokenizer import BOS_ID
+from nmt.constants import BOS_ID
 from nmt.model.seq2seq import Seq2Seq
 
 # Two logical CPU devices, so that tf.distribute tests mirror over two replicas on

@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from nmt.config import Config, atomic_write, load_config, load_model_config, save_config
+from nmt.config import Config, load_config, load_model_config, save_config
 from nmt.errors import NmtError
+from nmt.files import atomic_write
 
 
 def test_defaults_validate():

@@ -107,7 +107,8 @@ def test_a_fresh_process_gets_one_thread_per_stream_and_a_yardstick_per_thread()
     """Run where TensorFlow has not started: the threads are set, and ``MatmulPeak``
     runs one product per intra-op thread group so that it still uses every core."""
     code = (
-        "from nmt.bench import throughput as bench; from nmt.fast import cpu_streams as c; import tensorflow as tf; t = tf.config.threading;"
+        "from nmt.bench import throughput as bench; from nmt.fast import cpu_streams as c;"
+        "import tensorflow as tf; t = tf.config.threading;"
         "n = c.configure(2); p = bench.MatmulPeak(256); p.measure();"
         "print(n, t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads(),"
         " p.products, c.available_cores())"

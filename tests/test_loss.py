@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.data.tokenizer import PAD_ID
+from nmt.constants import PAD_ID
 from nmt.model.loss import fused_masked_loss, masked_loss, token_count
 
 

@@ -3,8 +3,9 @@ import pytest
 import tensorflow as tf
 
 from nmt.config import DataConfig
+from nmt.constants import BOS_ID, EOS_ID, PAD_ID
 from nmt.data.pipeline import batch_count, batches, encode
-from nmt.data.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizer, train_sentencepiece
+from nmt.data.tokenizer import Tokenizer, train_sentencepiece
 
 EN = ["artificial intelligence", "machine learning is fun", "i am a student", "where is it"] * 10
 KO = ["인공 지능", "기계 학습은 재미있어요", "저는 학생입니다.", "어디에 있어요?"] * 10

@@ -16,9 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import nmt
 from nmt.config import Config
-from nmt.fast import loop_matmul
+from nmt.fast import env, loop_matmul
 from nmt.model.loss import masked_loss
 from nmt.training.trainer import Trainer
 
@@ -127,7 +126,7 @@ def test_loop_matmul_is_the_plain_product():
             "TF_ENABLE_ONEDNN_OPTS",
             "1",
             None,
-            marks=pytest.mark.skipif(not nmt.X86, reason="x86 only"),
+            marks=pytest.mark.skipif(not env.X86, reason="x86 only"),
         ),
         ("TF_ENABLE_ONEDNN_OPTS", "0", "0"),
         ("TF_CPU_ALLOCATOR_USE_BFC", "true", None),

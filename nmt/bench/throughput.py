@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from nmt.config import Config
-from nmt.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from nmt.constants import BOS_ID, EOS_ID, PAD_ID
 from nmt.fast import cpu_streams
 
 FIRST_ID = 4  # random tokens avoid PAD/UNK/BOS/EOS

@@ -251,9 +251,9 @@ def _add_evaluate(sub) -> None:
 
 
 def _run_evaluate(args) -> int:
-    from nmt.config import atomic_write
     from nmt.decoding.evaluate import evaluate
     from nmt.decoding.export import load_translator
+    from nmt.files import atomic_write
 
     translator = load_translator(args.model)
     scores, hypotheses = evaluate(

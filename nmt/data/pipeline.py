@@ -8,8 +8,9 @@ import numpy as np
 import tensorflow as tf
 
 from nmt.config import DataConfig
+from nmt.constants import BOS_ID
 from nmt.data.tfdata import untuned
-from nmt.data.tokenizer import BOS_ID, Tokenizer
+from nmt.data.tokenizer import Tokenizer
 
 # One call per core (at most 16): what AUTOTUNE means untuned.
 AUTOTUNE = tf.data.AUTOTUNE

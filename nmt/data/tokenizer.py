@@ -22,10 +22,10 @@ import sentencepiece as spm
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from nmt.config import atomic_write
+from nmt.constants import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from nmt.errors import NmtError
+from nmt.files import atomic_write
 
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 # The four specials plus, for byte fallback, the 256 byte pieces: in every vocabulary.
 META_PIECES = 4 + 256
 # The corpus-size rule stops growing here: 32k pieces is where large-corpus systems

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from nmt.data.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from nmt.constants import BOS_ID, EOS_ID, PAD_ID
 
 
 def max_lengths(src_ids, a: float, b: int):

@@ -18,7 +18,8 @@ import tensorflow as tf
 
 from nmt import modeldir
 from nmt.config import Config
-from nmt.data.tokenizer import PAD_ID, Tokenizer
+from nmt.constants import PAD_ID
+from nmt.data.tokenizer import Tokenizer
 from nmt.decoding.search import (
     beam_search,
     greedy_search,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from nmt.constants import PAD_ID
 from nmt.fast import lstm
-
-PAD_ID = 0
 
 
 # Unit-variance embeddings (PyTorch's default) instead of Keras's uniform(+-0.05):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from nmt.data.tokenizer import PAD_ID
+from nmt.constants import PAD_ID
 
 
 def masked_loss(logits, targets, label_smoothing: float = 0.0):

@@ -1,5 +1,5 @@
 import sys
 
-from nmt.cli.main import main
+from nmt.cli import main
 
 sys.exit(main())

@@ -18,7 +18,7 @@ def cli() -> int:
     synthetic_cli.add_arguments(parser)
     args = parser.parse_args()
     try:
-        return synthetic_cli.main(args)
+        return synthetic_cli.run(args)
     except NmtError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2

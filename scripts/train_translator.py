@@ -10,7 +10,7 @@ usage: python scripts/train_translator.py --corpus data/en-ko --out runs/en-ko \
 import argparse
 import sys
 
-from nmt.cli.main import main
+from nmt.cli import main
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -12,12 +12,22 @@ LENGTHS = [6, 4, 1]  # real source positions per row; row 1 and 2 are padded
 
 
 def reference(query, values, mask, w_c, w_y, v):
-    """The formula in float64, written from the weights alone."""
-    m = np.tanh((query @ w_c)[:, None, :] + values @ w_y)  # (b, s, a)
-    scores = np.where(mask, m @ v[:, 0], -np.inf)  # (b, s)
-    exp = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    weights = exp / exp.sum(axis=-1, keepdims=True)
-    return np.einsum("bs,bsu->bu", weights, values), weights
+    """The formula in float64, one row and one position at a time, from the weights alone.
+
+    m_i = tanh(W_c·c + W_y·y_i), e_i = v·m_i, s = softmax of e over the real positions
+    (padding gets exactly 0), context = sum_i s_i·y_i.
+    """
+    weights = np.zeros(mask.shape)
+    context = np.zeros((len(query), values.shape[-1]))
+    for row in range(len(query)):
+        real = np.flatnonzero(mask[row])
+        scores = np.array(
+            [v[:, 0] @ np.tanh(query[row] @ w_c + values[row, i] @ w_y) for i in real]
+        )
+        exp = np.exp(scores - scores.max())  # the max cancels; it only avoids overflow
+        weights[row, real] = exp / exp.sum()
+        context[row] = sum(weights[row, i] * values[row, i] for i in real)
+    return context, weights
 
 
 def kernels(layer):
@@ -59,8 +69,11 @@ def test_matches_numpy_reference(layer, inputs):
     assert context.shape == (B, U) and weights.shape == (B, S)
     np.testing.assert_allclose(weights.numpy(), expected_weights, atol=1e-5)
     np.testing.assert_allclose(context.numpy(), expected_context, atol=1e-5)
-    # Guard against a vacuous comparison: the weights are far from uniform.
-    assert np.abs(expected_weights[0] - 1 / S).max() > 0.05
+    # Guard against a vacuous comparison: in every row with more than one real
+    # position the weights are far from uniform over those positions.
+    for row, length in enumerate(LENGTHS):
+        if length > 1:
+            assert np.abs(expected_weights[row, :length] - 1 / length).max() > 0.05
 
 
 def test_weights_sum_to_one_and_are_exactly_zero_on_padding(layer, inputs):
@@ -76,10 +89,21 @@ def test_weights_sum_to_one_and_are_exactly_zero_on_padding(layer, inputs):
 
 
 def test_context_is_the_weighted_sum_of_values(layer, inputs):
+    # Independent of the scorer: when every real position of a row holds the same
+    # vector, any weights summing to 1 over them give exactly that vector, whatever
+    # the padding holds.
     query, values, mask = inputs
-    context, weights = layer(query, values, mask=mask)
-    expected = np.einsum("bs,bsu->bu", weights.numpy().astype(np.float64), values)
-    np.testing.assert_allclose(context.numpy(), expected, atol=1e-6)
+    rng = np.random.default_rng(3)
+    same = rng.normal(size=(B, 1, U)).astype(np.float32)
+    padded = rng.normal(scale=100.0, size=(B, S, U)).astype(np.float32)
+    constant = np.where(mask[..., None], same, padded)
+    context, _ = layer(query, constant, mask=mask)
+    np.testing.assert_allclose(context.numpy(), same[:, 0], atol=1e-5)
+    # And in general the context is the reference weights' average of the values.
+    context, _ = layer(query, values, mask=mask)
+    _, expected_weights = reference(query, values, mask, *kernels(layer))
+    expected = np.einsum("bs,bsu->bu", expected_weights, values.astype(np.float64))
+    np.testing.assert_allclose(context.numpy(), expected, atol=1e-5)
 
 
 def test_without_mask_every_position_counts(layer, inputs):

@@ -11,8 +11,49 @@ import tensorflow as tf
 from nmt.bench import matmul_floor
 from nmt.bench.throughput import forward_flops_per_target_token
 from nmt.config import ModelConfig
+from nmt.model.seq2seq import build_model
 
 TINY = ["--vocab", "50", "--emb", "8", "--units", "8", "--batch", "4"]
+# The model TINY asks for: --emb sets the embedding and readout, --units the LSTMs and
+# attention; 20 source and target tokens are the command's default lengths.
+TINY_MODEL = ModelConfig(
+    src_vocab_size=50, tgt_vocab_size=50, embedding_dim=8, readout_dim=8, units=8,
+    attention_units=8,
+)  # fmt: skip
+TINY_LENGTHS = (20, 20)
+
+
+def product(m, k, n):
+    """FLOPs of an (m x k)·(k x n) matmul: one multiply and one add per term."""
+    return 2 * m * k * n
+
+
+def hand_count(m, src_len, tgt_len):
+    """Forward matmul FLOPs per target token, counted from the architecture.
+
+    One sentence pair of ``src_len`` source and ``tgt_len`` target tokens, a
+    one-layer unidirectional encoder (the benchmark's model); the encoder's and the
+    bridges' work is shared by the sentence's target tokens.
+    """
+    e, u, a, r, v = m.embedding_dim, m.units, m.attention_units, m.readout_dim, m.tgt_vocab_size
+    s, gates = src_len, 4 * m.units
+    per_source_token = (
+        product(1, e, gates)  # encoder LSTM: input x_i·W
+        + product(1, u, gates)  # encoder LSTM: recurrent h_{i-1}·U
+        + product(1, u, a)  # attention key W_y·y_i, projected once per source
+    )
+    per_sentence = 2 * product(1, u, u)  # the bridges from the encoder's h and c
+    per_target_token = (
+        product(1, u, a)  # attention query W_c·h_{t-1}
+        + s * product(1, a, 1)  # scores v·tanh(W_c·c + W_y·y_i), one per source position
+        + product(1, s, u)  # context sum_i s_i·y_i
+        + product(1, e, gates)  # decoder LSTM: input (the previous token's embedding)
+        + product(1, u, gates)  # decoder LSTM: context
+        + product(1, u, gates)  # decoder LSTM: recurrent
+        + product(1, 2 * u, r)  # readout W_r·[h_t; context_t]
+        + product(1, r, v)  # vocabulary projection
+    )
+    return per_target_token + (s * per_source_token + per_sentence) / tgt_len
 
 
 def run(*args):
@@ -38,6 +79,14 @@ def test_bench_train_reports_throughput_and_no_retracing():
         assert key in report
     assert report["tgt_tokens_per_s"] > 0 and report["step_s"] > 0
     assert report["matmul_peak_gflops_per_s"] > report["gflops_per_s"] > 0
+    # The rates are the hand-counted work of the batch over the step's time: training
+    # is three matmuls per forward one (the product and the gradients of both operands).
+    train_flops = 3 * hand_count(TINY_MODEL, *TINY_LENGTHS)
+    assert report["train_mflop_per_tgt_token"] == pytest.approx(train_flops / 1e6, rel=1e-3)
+    tokens = 4 * TINY_LENGTHS[1]  # every target position of the batch is a real token
+    assert report["tgt_tokens_per_s"] == pytest.approx(tokens / report["step_s"], rel=2e-3)
+    gflops_per_s = train_flops * report["tgt_tokens_per_s"] / 1e9
+    assert report["gflops_per_s"] == pytest.approx(gflops_per_s, rel=2e-3)
     # Batches of three other lengths reuse the first trace.
     assert report["retraces"] == 0
 
@@ -56,6 +105,13 @@ def test_bench_train_floor_reports_the_step_beside_its_floors():
         assert ratio == pytest.approx(rounds["step_s"] / rounds[time_s], rel=0.02)
     share = rounds["step_floor_s"] / rounds["step_s"]
     assert rounds["share_of_step_floor"] == pytest.approx(share, rel=0.01)
+    # And the step's fraction is the hand-counted work of the batch of 5 over its time
+    # and the peak; no program does more FLOP/s than the peak's large matmul.
+    work = 3 * hand_count(TINY_MODEL, *TINY_LENGTHS) * 5 * TINY_LENGTHS[1]
+    fraction = work / rounds["step_s"] / 1e9 / rounds["matmul_peak_gflops_per_s"]
+    assert rounds["fraction_of_peak"] == pytest.approx(fraction, rel=0.01)
+    for name in ("fraction_of_peak", "floor_fraction_of_peak", "step_floor_fraction_of_peak"):
+        assert 0 < rounds[name] < 1
 
 
 @pytest.mark.parametrize(
@@ -67,10 +123,10 @@ def test_bench_train_floor_reports_the_step_beside_its_floors():
     ],
 )
 def test_floor_program_multiplies_exactly_the_counted_flops(sizes, lengths):
-    """The matmul-only step does the analytic count: 3x forward, every target token."""
+    """The matmul-only step does the hand count: 3x forward, every target token."""
     m = ModelConfig(**sizes)
     batch = 6
-    expected = 3 * forward_flops_per_target_token(m, *lengths) * batch * lengths[1]
+    expected = 3 * hand_count(m, *lengths) * batch * lengths[1]
     stages = matmul_floor.stages(m, batch, *lengths)
     assert matmul_floor.flops(stages) == pytest.approx(expected, rel=1e-12)
 
@@ -159,6 +215,7 @@ def test_floor_slices_run_every_stage_once_per_stream_and_the_update_once():
     whole = matmul_floor.flops(matmul_floor.stages(m, 5, 4, 5))
     parts = sum(matmul_floor.flops(matmul_floor.stages(m, n, 4, 5)) for n in (2, 3))
     assert parts == pytest.approx(whole, rel=1e-12)
+    assert whole == pytest.approx(3 * hand_count(m, 4, 5) * 5 * 5, rel=1e-12)
 
 
 def test_bench_decode_compares_with_the_eager_loop():
@@ -166,6 +223,10 @@ def test_bench_decode_compares_with_the_eager_loop():
     assert report["greedy_sentences_per_s"] > 0
     assert report["eager_loop_sentences_per_s"] > 0
     assert report["greedy_tokens_per_s"] >= report["greedy_sentences_per_s"]
+    # Tokens per sentence: at least the EOS, at most the limit of 5 (EOS included).
+    for search in ("greedy", "eager_loop"):
+        per_sentence = report[f"{search}_tokens_per_s"] / report[f"{search}_sentences_per_s"]
+        assert 1 - 1e-2 <= per_sentence <= 5 * (1 + 1e-2)
 
 
 @pytest.mark.parametrize("readout_dim", [8, 16])
@@ -177,6 +238,55 @@ def test_flop_count_grows_with_the_vocabulary_projection(readout_dim):
         m, 10, 10
     )
     assert gained == 2 * readout_dim
+
+
+# Every size distinct, so that a term with two sizes swapped or a wrong length shows.
+DISTINCT = ModelConfig(
+    src_vocab_size=17, tgt_vocab_size=13, embedding_dim=3, units=5, attention_units=7,
+    readout_dim=11,
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "m, lengths",
+    [(DISTINCT, (2, 3)), (DISTINCT, (9, 1)), (TINY_MODEL, TINY_LENGTHS), (ModelConfig(), (20, 20))],
+)
+def test_flop_count_is_the_hand_count(m, lengths):
+    assert forward_flops_per_target_token(m, *lengths) == pytest.approx(
+        hand_count(m, *lengths), rel=1e-12
+    )
+
+
+def test_hand_count_is_every_weight_matrix_of_the_model_applied_as_often_as_it_is_used():
+    """The hand count's terms against the built model's own kernels, so a weight matrix
+    the model gains, or a size that is not what the count assumes, shows here."""
+    s, t = 2, 3
+    model = build_model(DISTINCT)
+    # How often each kernel multiplies one row, per sentence pair.
+    uses = {
+        "encoder/lstm_0/lstm_cell/kernel": s,
+        "encoder/lstm_0/lstm_cell/recurrent_kernel": s,
+        "decoder/attention/key/kernel": s,
+        "bridge_h/kernel": 1,
+        "bridge_c/kernel": 1,
+        "decoder/attention/query/kernel": t,
+        "decoder/attention/score/kernel": t * s,  # v·m_i at every step and position
+        "decoder/input_kernel": t,
+        "decoder/context_kernel": t,
+        "decoder/recurrent_kernel": t,
+        "decoder/readout/kernel": t,
+        "decoder/projection/kernel": t,
+    }
+    # Embeddings are lookups and biases additions: no matmul.
+    kernels = {
+        v.path.removeprefix("seq2seq/"): v.shape
+        for v in model.trainable_variables
+        if len(v.shape) == 2 and not v.path.endswith("embeddings")
+    }
+    assert set(kernels) == set(uses)
+    flops = sum(product(1, *shape) * uses[path] for path, shape in kernels.items())
+    flops += t * product(1, s, DISTINCT.units)  # the context: weights times the values
+    assert hand_count(DISTINCT, s, t) == pytest.approx(flops / t, rel=1e-12)
 
 
 def test_bad_sizes_are_one_line_errors():

@@ -131,8 +131,23 @@ def test_n_best_above_beam_is_one_line_error(trained):
 def test_parser_imports_no_tensorflow():
     """`nmt --help` and argument errors answer at once: building the parser stays light."""
     code = (
-        "import sys; from nmt.cli.main import build_parser; build_parser(); "
+        "import sys; from nmt.cli import build_parser; build_parser(); "
         "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_reader_that_leaves_early_ends_nmt_quietly(tiny_model_dir):
+    """`nmt translate --json ... | head -c 100`: the reader is gone before nmt writes."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    command = [sys.executable, "-m", "nmt", "translate", "--model", str(tiny_model_dir), "--json"]
+    process = subprocess.Popen(
+        [*command, "Thank you.", "Good morning."],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=env,
+    )  # fmt: skip
+    process.stdout.close()  # nmt takes seconds to load TensorFlow: its writes find no reader
+    _, stderr = process.communicate(timeout=600)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert process.returncode == 141, stderr  # 128 + SIGPIPE, as a shell reports `cat | head`

@@ -1,4 +1,4 @@
-"""Tests for nmt.data.corpus: reading TSV and Moses corpora, split directories, dev hold-out."""
+"""Tests for nmt.data.corpus and nmt.data.formats: TSV and Moses files, splits, dev hold-out."""
 
 import re
 import unicodedata
@@ -6,6 +6,7 @@ import unicodedata
 import pytest
 
 from nmt.data.corpus import Corpus, read_corpus, read_moses, read_splits, read_tsv, split_off
+from nmt.data.formats import moses_pairs, tsv_pairs
 from nmt.errors import NmtError
 
 HELLO = "안녕하세요"
@@ -87,6 +88,15 @@ def test_tsv_empty_or_all_bad_file_is_an_error(tmp_path):
         NmtError, match=r"bad.tsv: no sentence pairs found \(bad lines skipped: 1\)"
     ):
         read_tsv(bad, skip_bad_lines=True)
+
+
+def test_format_readers_return_no_pairs_where_a_corpus_would_be_an_error(tmp_path):
+    blank = write(tmp_path / "blank.tsv", "\n \n")
+    assert tsv_pairs(blank) == ([], [], 0)
+    assert tsv_pairs(write(tmp_path / "bad.tsv", "notab\n"), skip_bad_lines=True) == ([], [], 1)
+    assert moses_pairs(blank, blank) == ([], [], 0)
+    with pytest.raises(NmtError, match="no sentence pairs"):
+        read_moses(blank, blank)
 
 
 def test_moses_reads_aligned_files(tmp_path):

@@ -1,5 +1,6 @@
 """Tests for nmt.data.dates and scripts/make_dates.py: the synthetic dates corpus."""
 
+import calendar
 import datetime
 import os
 import re
@@ -12,7 +13,6 @@ import pytest
 from nmt.data.corpus import read_splits
 from nmt.data.dates import (
     FORMS,
-    KOREAN_WEEKDAYS,
     english_ordinal,
     generate_dates,
     render,
@@ -27,6 +27,18 @@ WEEKDAYS = [datetime.date(2024, 1, d).strftime("%A") for d in range(1, 8)]  # Mo
 WEEKDAY_PREFIXES = tuple(w[:3].lower() for w in WEEKDAYS)
 FULL_NAMES = {n.lower(): "Month" for n in MONTHS} | {n.lower(): "Weekday" for n in WEEKDAYS}
 SHORT_NAMES = {n[:3].lower(): "Mon" for n in MONTHS} | {n[:3].lower(): "Wkd" for n in WEEKDAYS}
+# Written out here rather than read from nmt.data.dates, so a wrong table there fails.
+KOREAN_WEEKDAY = {
+    "Monday": "월요일",
+    "Tuesday": "화요일",
+    "Wednesday": "수요일",
+    "Thursday": "목요일",
+    "Friday": "금요일",
+    "Saturday": "토요일",
+    "Sunday": "일요일",
+}
+# The days of a month whose English ordinal does not end in "th", for the same reason.
+NOT_TH = {1: "st", 2: "nd", 3: "rd", 21: "st", 22: "nd", 23: "rd", 31: "st"}
 
 
 def parse_korean(korean):
@@ -84,7 +96,7 @@ def test_korean_matches_the_english_date_and_weekday():
         names_weekday = english.lower().startswith(WEEKDAY_PREFIXES)
         assert (weekday is not None) == names_weekday, (english, korean)
         if weekday is not None:
-            assert weekday == KOREAN_WEEKDAYS[d.weekday()]
+            assert weekday == KOREAN_WEEKDAY[calendar.day_name[d.weekday()]]
             assert english.lower().startswith(d.strftime("%a").lower())
         assert str(d.year) in english
         if re.search("[A-Za-z]", english):  # the month is named, in full or abbreviated
@@ -98,10 +110,29 @@ def test_korean_matches_the_english_date_and_weekday():
 
 def test_weekday_names_are_monday_first():
     monday = datetime.date(2024, 1, 1)
-    assert monday.weekday() == 0
-    for offset, name in enumerate(KOREAN_WEEKDAYS):
+    assert calendar.weekday(2024, 1, 1) == calendar.MONDAY
+    for offset in range(7):
         d = monday + datetime.timedelta(days=offset)
-        assert render(d, "{Weekday} {d} {Month} {y}")[1].endswith(" " + name)
+        name = calendar.day_name[calendar.weekday(d.year, d.month, d.day)]
+        assert render(d, "{Weekday} {d} {Month} {y}") == (
+            f"{name} {d.day} January 2024",
+            f"2024년 1월 {d.day}일 {KOREAN_WEEKDAY[name]}",
+        )
+
+
+@pytest.mark.parametrize(
+    ("day", "english", "korean"),
+    [
+        (datetime.date(1900, 1, 1), "Monday, January 1, 1900", "1900년 1월 1일 월요일"),
+        (datetime.date(1945, 8, 15), "Wednesday, August 15, 1945", "1945년 8월 15일 수요일"),
+        (datetime.date(1969, 7, 20), "Sunday, July 20, 1969", "1969년 7월 20일 일요일"),
+        (datetime.date(2000, 1, 1), "Saturday, January 1, 2000", "2000년 1월 1일 토요일"),
+        (datetime.date(2000, 2, 29), "Tuesday, February 29, 2000", "2000년 2월 29일 화요일"),
+        (datetime.date(2099, 12, 31), "Thursday, December 31, 2099", "2099년 12월 31일 목요일"),
+    ],
+)
+def test_weekday_of_known_dates(day, english, korean):
+    assert render(day, "{Weekday}, {Month} {d}, {y}") == (english, korean)
 
 
 def test_at_least_ten_surface_forms_occur():
@@ -136,7 +167,8 @@ def test_generated_ordinals_match_the_day():
         match = re.search(r"(\d+)(st|nd|rd|th)", english)
         if match:
             seen += 1
-            assert match.group() == english_ordinal(parse_korean(korean)[0].day)
+            day = parse_korean(korean)[0].day
+            assert match.group() == f"{day}{NOT_TH.get(day, 'th')}", (english, korean)
     assert seen > 100
 
 

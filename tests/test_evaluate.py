@@ -8,7 +8,7 @@ import sacrebleu
 import tensorflow as tf
 
 from nmt import modeldir
-from nmt.cli.main import main
+from nmt.cli import main
 from nmt.config import Config
 from nmt.decoding.evaluate import score
 from nmt.decoding.translator import Translator

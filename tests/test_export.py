@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.cli.main import main
+from nmt.cli import main
 from nmt.decoding.export import ExportedTranslator, export_model, is_current, load_translator
 from nmt.decoding.translator import Translator
 from nmt.modeldir import EXPORT_DIR

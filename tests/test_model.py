@@ -122,7 +122,7 @@ def test_encoder_state_and_bridge(make_model, batch, encoder):
     w_h, b_h = (x.numpy() for x in model.bridge_h.weights)
     w_c, b_c = (x.numpy() for x in model.bridge_c.weights)
     np.testing.assert_allclose(state.h.numpy(), np.tanh(h.numpy() @ w_h + b_h), atol=1e-5)
-    np.testing.assert_allclose(state.c.numpy(), c.numpy() @ w_c + b_c, atol=1e-5)
+    np.testing.assert_allclose(state.cell.numpy(), c.numpy() @ w_c + b_c, atol=1e-5)
     # The final state is read at each row's last real token, not at the padding.
     rows = np.arange(len(SRC_LENGTHS))
     last = values.numpy()[rows, np.array(SRC_LENGTHS) - 1]

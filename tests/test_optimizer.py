@@ -1,4 +1,5 @@
-"""nmt.fast.optimizer.FusedAdam: Keras's Adam, one fused kernel per weight."""
+"""nmt.fast.optimizer.FusedAdam: Keras's Adam, one fused kernel per weight; both against
+the textbook update written out in NumPy."""
 
 import keras
 import numpy as np
@@ -7,15 +8,19 @@ import tensorflow as tf
 
 from nmt.fast.optimizer import FusedAdam
 
+SHAPES = [(5, 3), (7,)]
+
 
 def run(optimizer_class, steps, gradients_of, clipnorm=None, compiled=True):
     """Weights after ``steps`` updates from the same start with ``gradients_of(step, weights)``."""
     rng = np.random.default_rng(0)
     weights = [
         keras.Variable(rng.normal(size=shape).astype("float32"), name=f"w{i}")
-        for i, shape in enumerate([(5, 3), (7,)])
+        for i, shape in enumerate(SHAPES)
     ]
-    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    schedule = keras.optimizers.schedules.ExponentialDecay(
+        LEARNING_RATE, decay_steps=DECAY_STEPS, decay_rate=DECAY_RATE
+    )
     optimizer = optimizer_class(learning_rate=schedule, global_clipnorm=clipnorm)
     optimizer.build(weights)
 
@@ -26,6 +31,39 @@ def run(optimizer_class, steps, gradients_of, clipnorm=None, compiled=True):
     for step in range(steps):
         apply(gradients_of(step, weights))
     return [w.numpy() for w in weights], optimizer
+
+
+LEARNING_RATE, DECAY_STEPS, DECAY_RATE = 0.1, 2, 0.5  # the schedule ``run`` builds
+# Adam's constants as Kingma & Ba give them, which Keras's defaults are.
+BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7
+
+
+def textbook(steps, gradients_of, clipnorm=None):
+    """``run``'s weights after ``steps`` updates, computed in float64 NumPy.
+
+    Step k (from 0) uses the schedule's rate lr_k = 0.1·0.5^(k / 2); the gradients are
+    clipped by their global norm, g <- g·min(1, clip / ||g||); then Adam (Kingma & Ba,
+    in the form of their section 2 that Keras and TensorFlow implement):
+    m <- β1·m + (1 - β1)·g, v <- β2·v + (1 - β2)·g², w <- w - α·m / (√v + ε) with the
+    bias correction α = lr_k·√(1 - β2ᵗ) / (1 - β1ᵗ), t = k + 1.
+    """
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(size=shape).astype("float32").astype(np.float64) for shape in SHAPES]
+    m = [np.zeros_like(w) for w in weights]
+    v = [np.zeros_like(w) for w in weights]
+    for k in range(steps):
+        gradients = [np.asarray(g, np.float64) for g in gradients_of(k, weights)]
+        if clipnorm:
+            norm = np.sqrt(sum(np.sum(g**2) for g in gradients))
+            gradients = [g * min(1.0, clipnorm / norm) for g in gradients]
+        t = k + 1
+        rate = LEARNING_RATE * DECAY_RATE ** (k / DECAY_STEPS)
+        alpha = rate * np.sqrt(1 - BETA_2**t) / (1 - BETA_1**t)
+        for i, g in enumerate(gradients):
+            m[i] = BETA_1 * m[i] + (1 - BETA_1) * g
+            v[i] = BETA_2 * v[i] + (1 - BETA_2) * g * g
+            weights[i] = weights[i] - alpha * m[i] / (np.sqrt(v[i]) + EPSILON)
+    return weights, m, v
 
 
 def dense_gradients(step, weights):
@@ -50,6 +88,27 @@ def test_fused_adam_is_keras_adam(clipnorm, compiled):
         # Paths below the optimizer's own name, which Keras numbers per instance.
         assert got.path.split("/", 1)[1] == expected.path.split("/", 1)[1]
         np.testing.assert_allclose(np.asarray(got), np.asarray(expected), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("optimizer_class", [FusedAdam, keras.optimizers.Adam])
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "graph"])
+@pytest.mark.parametrize("clipnorm", [None, 0.5])
+def test_adam_is_the_textbook_update(optimizer_class, clipnorm, compiled):
+    # Gradients that grow with the step (and, under the 0.5 limit, are clipped by a
+    # different factor each step) make every move depend on the ratios of successive
+    # gradients, not only on their signs as Adam's first step does.
+    # Moves of about 0.1 (the learning rate): a wrong term shows at 1e-3 or more. The
+    # float32 β2 is 1.3e-5 off 0.999 in 1 - β2, so v and the bias correction are off by
+    # about that much relatively: 1e-6 per step of 0.1, a few 1e-6 after five.
+    got, optimizer = run(optimizer_class, 5, dense_gradients, clipnorm, compiled)
+    expected, m, v = textbook(5, dense_gradients, clipnorm)
+    for w, e in zip(got, expected, strict=True):
+        np.testing.assert_allclose(w, e, rtol=0, atol=1e-5)
+    assert optimizer.epsilon == EPSILON
+    assert (optimizer.beta_1, optimizer.beta_2) == (BETA_1, BETA_2)
+    # The moments are kept where Keras keeps them: checkpoints restore them.
+    for moment, e in zip(optimizer._momentums + optimizer._velocities, m + v, strict=True):
+        np.testing.assert_allclose(np.asarray(moment), e, rtol=1e-4, atol=1e-7)
 
 
 def test_sparse_gradients_take_keras_path():

@@ -13,9 +13,11 @@ from fontTools.ttLib import TTFont
 from matplotlib import font_manager
 from matplotlib.figure import Figure
 
-import nmt.viz.alignment
+import nmt.viz.fonts
 from nmt.errors import NmtError
-from nmt.viz.alignment import alignment_figure, cjk_font, merge_pieces, save_figures
+from nmt.viz.alignment import alignment_figure, save_figures
+from nmt.viz.fonts import cjk_font
+from nmt.viz.pieces import merge_pieces
 
 SHORT_SRC = ["▁Artificial", "▁Intelligence", "</s>"]
 SHORT_TGT = ["▁인공", "▁지능", "</s>"]
@@ -91,7 +93,7 @@ def fresh_font_lookup():
 
 
 def test_installed_font_is_found_by_family(fresh_font_lookup, monkeypatch):
-    monkeypatch.setattr(nmt.viz.alignment, "_packaged_font_files", lambda: iter(()))
+    monkeypatch.setattr(nmt.viz.fonts, "_packaged_font_files", lambda: iter(()))
     font = cjk_font()
     assert font is not None
     charmap = font_manager.get_font(font.get_file()).get_charmap()
@@ -99,8 +101,8 @@ def test_installed_font_is_found_by_family(fresh_font_lookup, monkeypatch):
 
 
 def test_no_font_warns_once_and_still_plots(fresh_font_lookup, monkeypatch):
-    monkeypatch.setattr(nmt.viz.alignment, "_packaged_font_files", lambda: iter(()))
-    monkeypatch.setattr(nmt.viz.alignment, "_system_font_files", lambda: iter(()))
+    monkeypatch.setattr(nmt.viz.fonts, "_packaged_font_files", lambda: iter(()))
+    monkeypatch.setattr(nmt.viz.fonts, "_system_font_files", lambda: iter(()))
     with pytest.warns(UserWarning, match="notojp-matplotlib.*fonts-nanum"):
         assert cjk_font() is None
     with warnings.catch_warnings():
@@ -248,7 +250,7 @@ def test_save_accepts_any_figure(tmp_path):
 
 
 def test_control_characters_in_a_translation_are_escaped_in_its_title():
-    from nmt.decoding.translator import Hypothesis, Translation
+    from nmt.decoding.translation import Hypothesis, Translation
     from nmt.viz.alignment import translation_figure
 
     # An untrained model's byte-fallback output can decode to control characters.

@@ -13,7 +13,7 @@ import tensorflow as tf
 from conftest import TINY_PAIRS, write_corpus_dir
 
 from nmt import progress
-from nmt.cli.main import main
+from nmt.cli import main
 from nmt.config import Config, DataConfig
 from nmt.data.pipeline import Encoded, batch_count, batches
 from nmt.decoding.export import export_model

@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import write_corpus_dir
 
-from nmt.cli.main import build_parser
+from nmt.cli import build_parser
 from nmt.cli.quiet import NATIVE_LOG_LINE, forward_unless_native_log
 
 # What TensorFlow 2.21 and tensorflow-text wrote at the start of `nmt translate` on a

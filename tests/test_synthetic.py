@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from nmt.cli import synthetic as synthetic_cli
-from nmt.cli.synthetic import SyntheticConfig
 from nmt.errors import NmtError
 from nmt.synthetic import experiment as synthetic
+from nmt.synthetic.config import VARIANTS, SyntheticConfig, check
 from nmt.synthetic.experiment import SyntheticResult
+from nmt.synthetic.figure import attention_figure
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "synthetic.py"
 # Small but reliable: a larger step than the default makes a few thousand samples enough.
@@ -31,7 +32,7 @@ def test_make_data_writes_the_label_into_the_column_only(variant):
     assert not np.isin(x[:, 4], (0.0, 1.0)).all()
 
 
-@pytest.mark.parametrize("variant", synthetic_cli.VARIANTS)
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_attention_model_gives_a_distribution_per_sample(variant):
     config = SyntheticConfig(time_steps=7, input_dims=9, column=2)
     model, attention_model = synthetic.build_model(variant, config)
@@ -75,12 +76,12 @@ def test_step_annotations_are_per_step_and_round_trip_their_config():
 
 def test_check_names_the_flag_at_fault():
     with pytest.raises(NmtError, match="--column 20 is outside"):
-        synthetic_cli.check("before", SyntheticConfig(column=20))
-    synthetic_cli.check("dense", SyntheticConfig(column=20))  # 32 input dims
+        check("before", SyntheticConfig(column=20))
+    check("dense", SyntheticConfig(column=20))  # 32 input dims
     with pytest.raises(NmtError, match="--input-dims"):
-        synthetic_cli.check("dense", SyntheticConfig(column=20, input_dims=16))
+        check("dense", SyntheticConfig(column=20, input_dims=16))
     with pytest.raises(NmtError, match="--validation-split"):
-        synthetic_cli.check("after", SyntheticConfig(samples=10, validation_split=0.05))
+        check("after", SyntheticConfig(samples=10, validation_split=0.05))
 
 
 def test_plot_path_is_checked_before_training(tmp_path):
@@ -96,7 +97,7 @@ def test_figure_has_one_chart_per_variant_and_highlights_the_column(tmp_path):
         SyntheticResult(v, 0.9, 0.95, np.full(20, 0.05), 0, 0.05, 1.0, column=4)
         for v in ("after", "before", "additive", "additive-lstm")
     ]
-    figure = synthetic.attention_figure(results)
+    figure = attention_figure(results)
     charts = [ax for ax in figure.axes if ax.get_visible()]
     assert len(charts) == 4
     colors = {bar.get_facecolor() for bar in charts[0].patches}
@@ -149,7 +150,7 @@ def test_flags_fill_the_config_and_main_checks_it_before_training():
     args = parse("--column", "20", "--no-jit", "--steps-per-execution", "4")
     assert args.steps_per_execution == 4 and args.jit is False
     with pytest.raises(NmtError, match="--column 20"):
-        synthetic_cli.main(args)
+        synthetic_cli.run(args)
 
 
 def run_script(*flags):

@@ -219,6 +219,7 @@ def _floor_rounds(m, args, trainer, batch, peak: MatmulPeak, gflops_per_s) -> di
 
 def run_decode(args) -> int:
     from nmt.decoding import search
+    from nmt.fast.loops import CpuLoops
     from nmt.model.seq2seq import build_model
 
     _set_threads(args)
@@ -230,14 +231,15 @@ def run_decode(args) -> int:
     src = tf.constant(src)
     # Random weights never emit EOS on purpose: every search runs to the limit.
     limits = tf.fill([args.batch], args.tgt_len)
+    loops = CpuLoops()  # what nmt translate runs
 
     def greedy(src_ids, limits):
-        return search.greedy_search(model, src_ids, limits)[0]
+        return search.greedy_search(model, src_ids, limits, loops)[0]
 
     searches = {"greedy": tf.function(greedy)}
     if hasattr(search, "beam_search"):
         searches[f"beam{args.beam}"] = tf.function(
-            lambda src_ids, limits: _beam_ids(search, model, src_ids, limits, args.beam)
+            lambda src_ids, limits: _beam_ids(search, model, src_ids, limits, args.beam, loops)
         )
     searches["eager_loop"] = lambda src_ids, limits: eager_greedy(model, src_ids, limits)
     result = {"bench": "decode", "batch": args.batch, "beam_search": "beam_search" in dir(search)}
@@ -259,8 +261,8 @@ def run_decode(args) -> int:
     return 0
 
 
-def _beam_ids(search, model, src_ids, limits, beam: int):
-    out = search.beam_search(model, src_ids, limits, beam)
+def _beam_ids(search, model, src_ids, limits, beam: int, loops):
+    out = search.beam_search(model, src_ids, limits, beam, loops=loops)
     return out[0] if isinstance(out, tuple | list) else out
 
 

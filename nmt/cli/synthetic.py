@@ -1,7 +1,7 @@
-"""The ``nmt synthetic`` command: its settings, flags and output, without TensorFlow.
+"""``nmt synthetic``: the flags of the attention experiment, and its rows of results.
 
-Kept apart from ``nmt.synthetic.experiment`` so that building the ``nmt`` argument parser (and
-``nmt --help``) does not import Keras.
+The experiment itself (``nmt.synthetic.experiment``, which loads Keras) is imported only
+when the command runs, so that building the ``nmt`` parser (and ``nmt --help``) stays light.
 """
 
 from __future__ import annotations
@@ -9,61 +9,72 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nmt.errors import NmtError
+from nmt.synthetic.config import PLOT_FORMATS, VARIANTS, SyntheticConfig, check
 
 if TYPE_CHECKING:
     from nmt.synthetic.experiment import SyntheticResult
 
-VARIANTS = ("after", "before", "dense", "additive", "additive-lstm")
-PLOT_FORMATS = (".png", ".svg", ".pdf")
+
+def register(sub) -> None:
+    """Adds ``synthetic`` to the ``nmt`` subcommands."""
+    p = sub.add_parser(
+        "synthetic",
+        help="the LSTM-attention experiment on random sequences (one step carries the label)",
+    )
+    add_arguments(p)
+    p.set_defaults(run=run)
 
 
-@dataclass(frozen=True)
-class SyntheticConfig:
-    """Data, training and read-out settings; field names are the CLI flags."""
-
-    samples: int = 300_000
-    epochs: int = 1
-    batch_size: int = 128
-    validation_split: float = 0.1
-    column: int = 10
-    seed: int = 0
-    time_steps: int = 20
-    input_dims: int = 32
-    readout_samples: int = 50
-    learning_rate: float = 1e-3
-    # Compiled-step settings, measured on a 2-core CPU (docs/synthetic.md).
-    jit: bool = False
-    steps_per_execution: int = 32
-
-
-def check(variant: str, config: SyntheticConfig) -> None:
-    """Raise ``NmtError`` for settings the experiment cannot run with."""
-    if variant not in VARIANTS:
-        raise NmtError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    flag, width = ("--input-dims", config.input_dims)
-    if variant != "dense":
-        flag, width = ("--time-steps", config.time_steps)
-    if not 0 <= config.column < width:
-        raise NmtError(
-            f"--column {config.column} is outside [0, {width}) for variant {variant} "
-            f"({flag} {width})"
-        )
-    validation = validation_count(config.samples, config.validation_split)
-    if not 1 <= validation < config.samples:
-        raise NmtError(
-            f"--validation-split {config.validation_split} of --samples {config.samples} "
-            "leaves no validation or no training samples"
-        )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``nmt synthetic``; defaults come from ``SyntheticConfig``."""
+    d = SyntheticConfig()
+    add = parser.add_argument
+    add("--variant", choices=(*VARIANTS, "all"), default="all", help="model to train (all: each)")
+    add("--samples", type=_at_least(10), default=d.samples, help="training + validation samples")
+    add("--epochs", type=_at_least(1), default=d.epochs)
+    add("--batch-size", type=_at_least(1), default=d.batch_size)
+    add("--validation-split", type=_fraction, default=d.validation_split)
+    add("--column", type=_at_least(0), default=d.column, help="index holding the label")
+    add("--seed", type=int, default=d.seed)
+    add("--time-steps", type=_at_least(1), default=d.time_steps)
+    add("--input-dims", type=_at_least(1), default=d.input_dims, help="features of 'dense'")
+    add("--readout-samples", type=_at_least(1), default=d.readout_samples)
+    add("--learning-rate", type=_at_least(0.0, float), default=d.learning_rate)
+    add("--jit", action=argparse.BooleanOptionalAction, default=d.jit, help="XLA train steps")
+    add("--steps-per-execution", type=_at_least(1), default=d.steps_per_execution)
+    add("--plot", type=Path, metavar="FILE", help="write the attention bar charts (.png/.svg/.pdf)")
+    add("--json", action="store_true", help="print one JSON object per line, one per variant")
+    add("--compare-keras", action="store_true", help="also time Keras' compile defaults")
 
 
-def validation_count(samples: int, split: float) -> int:
-    """How many of ``samples`` the last ``split`` of them is, for training and ``check`` alike."""
-    return int(samples * split)
+def run(args: argparse.Namespace) -> int:
+    """Train the chosen variants, print a row (or a JSON line) as each finishes, then plot."""
+    from nmt.synthetic import experiment as synthetic
+    from nmt.synthetic.figure import attention_figure
+
+    config = SyntheticConfig(
+        **{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig)}
+    )
+    variants = VARIANTS if args.variant == "all" else (args.variant,)
+    for variant in variants:
+        check(variant, config)
+    if args.plot is not None:
+        check_plot_path(args.plot)
+    if not args.json:
+        header = f"{'variant':<14}{'acc':>9}{'val_acc':>9}{'argmax':>7}{'mass':>9}{'seconds':>9}"
+        print(header + (f"{'keras_s':>9}{'ratio':>7}" if args.compare_keras else ""), flush=True)
+    results = []
+    for variant in variants:
+        results.append(synthetic.run(variant, config, compare_keras=args.compare_keras))
+        row = json.dumps(results[-1].to_json()) if args.json else format_result(results[-1])
+        print(row, flush=True)  # a full run takes minutes: show each variant as it ends
+    if args.plot is not None:
+        attention_figure(results).savefig(args.plot)
+    return 0
 
 
 def check_plot_path(path: Path) -> None:
@@ -75,7 +86,7 @@ def check_plot_path(path: Path) -> None:
 
 
 def format_result(result: SyntheticResult) -> str:
-    """One row of the text table that ``main`` prints."""
+    """One row of the text table that ``run`` prints."""
     row = (
         f"{result.variant:<14}{result.accuracy:>9.4f}{result.val_accuracy:>9.4f}"
         f"{result.argmax:>7d}{result.mass_at_column:>9.3f}{result.seconds:>9.1f}"
@@ -108,50 +119,3 @@ def _fraction(text: str) -> float:
     if value >= 1.0:
         raise argparse.ArgumentTypeError(f"{text} must be below 1")
     return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of ``nmt synthetic``; defaults come from ``SyntheticConfig``."""
-    d = SyntheticConfig()
-    add = parser.add_argument
-    add("--variant", choices=(*VARIANTS, "all"), default="all", help="model to train (all: each)")
-    add("--samples", type=_at_least(10), default=d.samples, help="training + validation samples")
-    add("--epochs", type=_at_least(1), default=d.epochs)
-    add("--batch-size", type=_at_least(1), default=d.batch_size)
-    add("--validation-split", type=_fraction, default=d.validation_split)
-    add("--column", type=_at_least(0), default=d.column, help="index holding the label")
-    add("--seed", type=int, default=d.seed)
-    add("--time-steps", type=_at_least(1), default=d.time_steps)
-    add("--input-dims", type=_at_least(1), default=d.input_dims, help="features of 'dense'")
-    add("--readout-samples", type=_at_least(1), default=d.readout_samples)
-    add("--learning-rate", type=_at_least(0.0, float), default=d.learning_rate)
-    add("--jit", action=argparse.BooleanOptionalAction, default=d.jit, help="XLA train steps")
-    add("--steps-per-execution", type=_at_least(1), default=d.steps_per_execution)
-    add("--plot", type=Path, metavar="FILE", help="write the attention bar charts (.png/.svg/.pdf)")
-    add("--json", action="store_true", help="print one JSON object per line, one per variant")
-    add("--compare-keras", action="store_true", help="also time Keras' compile defaults")
-
-
-def main(args: argparse.Namespace) -> int:
-    """Train the chosen variants, print a row (or a JSON line) as each finishes, then plot."""
-    from nmt.synthetic import experiment as synthetic
-
-    config = SyntheticConfig(
-        **{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticConfig)}
-    )
-    variants = VARIANTS if args.variant == "all" else (args.variant,)
-    for variant in variants:
-        check(variant, config)
-    if args.plot is not None:
-        check_plot_path(args.plot)
-    if not args.json:
-        header = f"{'variant':<14}{'acc':>9}{'val_acc':>9}{'argmax':>7}{'mass':>9}{'seconds':>9}"
-        print(header + (f"{'keras_s':>9}{'ratio':>7}" if args.compare_keras else ""), flush=True)
-    results = []
-    for variant in variants:
-        results.append(synthetic.run(variant, config, compare_keras=args.compare_keras))
-        row = json.dumps(results[-1].to_json()) if args.json else format_result(results[-1])
-        print(row, flush=True)  # a full run takes minutes: show each variant as it ends
-    if args.plot is not None:
-        synthetic.attention_figure(results).savefig(args.plot)
-    return 0

@@ -1,28 +1,23 @@
-"""Parallel corpora: TSV (Tatoeba/Anki) or Moses files read into aligned sentence lists.
+"""Parallel corpora: one split of aligned sentences, the splits a corpus provides, dev hold-out.
 
 A corpus is given either as one TSV file, as a directory holding ``train.tsv``,
 ``dev.tsv`` and ``test.tsv``, or as a Moses pair of files (``--src``/``--tgt``)
-whose line i translate each other. Every sentence is stripped of surrounding
-whitespace and normalized to Unicode NFC, so that the same Hangul typed as
-precomposed syllables or as separate jamo maps to the same tokens.
+whose line i translate each other. ``nmt.data.formats`` reads the files (stripping
+and NFC-normalizing every sentence); this module turns what it read into ``Corpus``
+splits.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from nmt.data.formats import is_moses, moses_pairs, tsv_pairs
 from nmt.errors import NmtError
 
 SPLITS = ("train", "dev", "test")
-
-_BOM = b"\xef\xbb\xbf"
-_EXPECTED = 'expected "english<TAB>korean"'
-_FIX = "fix the line or pass --skip-bad-lines"
 
 
 @dataclass(frozen=True)
@@ -64,20 +59,7 @@ def read_tsv(path: str | os.PathLike, *, skip_bad_lines: bool = False) -> Corpus
             malformed line (no tab, an empty side, bytes that are not UTF-8)
             and ``skip_bad_lines`` is false.
     """
-    src, tgt, skipped = [], [], 0
-    for lineno, line, problem in _lines(path):
-        if problem is None and not line.strip():
-            continue
-        if problem is None:
-            s, t, problem = _split_tsv_line(line)
-        if problem is None:
-            src.append(s)
-            tgt.append(t)
-        elif skip_bad_lines:
-            skipped += 1
-        else:
-            raise NmtError(f"{path}:{lineno}: {problem}")
-    return _nonempty(Corpus(src, tgt, skipped), path)
+    return _nonempty(Corpus(*tsv_pairs(path, skip_bad_lines=skip_bad_lines)), path)
 
 
 def read_moses(
@@ -100,33 +82,8 @@ def read_moses(
         NmtError: A file is missing or unreadable, the line counts differ, there
             are no pairs, or a line is malformed and ``skip_bad_lines`` is false.
     """
-    src_lines = list(_lines(src_path))
-    tgt_lines = list(_lines(tgt_path))
-    if len(src_lines) != len(tgt_lines):
-        raise NmtError(
-            f"{src_path} has {len(src_lines)} lines but {tgt_path} has {len(tgt_lines)}; "
-            "Moses files must be aligned line by line"
-        )
-    src, tgt, skipped = [], [], 0
-    for (lineno, s, s_problem), (_, t, t_problem) in zip(src_lines, tgt_lines, strict=True):
-        s, t = _clean(s), _clean(t)
-        if s_problem is not None:
-            error = f"{src_path}:{lineno}: {s_problem}"
-        elif t_problem is not None:
-            error = f"{tgt_path}:{lineno}: {t_problem}"
-        elif not s and not t:
-            continue
-        elif not s or not t:
-            empty, other = (src_path, tgt_path) if not s else (tgt_path, src_path)
-            error = f"{empty}:{lineno}: empty line but {other}:{lineno} is not; {_FIX}"
-        else:
-            src.append(s)
-            tgt.append(t)
-            continue
-        if not skip_bad_lines:
-            raise NmtError(error)
-        skipped += 1
-    return _nonempty(Corpus(src, tgt, skipped), f"{src_path} and {tgt_path}")
+    pairs = moses_pairs(src_path, tgt_path, skip_bad_lines=skip_bad_lines)
+    return _nonempty(Corpus(*pairs), f"{src_path} and {tgt_path}")
 
 
 def read_corpus(
@@ -156,7 +113,7 @@ def read_corpus(
     """
     if split not in SPLITS:
         raise NmtError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-    if _is_moses(path, src, tgt):
+    if is_moses(path, src, tgt):
         return read_moses(src, tgt, skip_bad_lines=skip_bad_lines)
     if not Path(path).is_dir():
         return read_tsv(path, skip_bad_lines=skip_bad_lines)
@@ -192,7 +149,7 @@ def read_splits(
     Raises:
         NmtError: As `read_corpus`; a directory without ``train.tsv`` is an error.
     """
-    if _is_moses(path, src, tgt) or not Path(path).is_dir():
+    if is_moses(path, src, tgt) or not Path(path).is_dir():
         return {"train": read_corpus(path, src=src, tgt=tgt, skip_bad_lines=skip_bad_lines)}
     return {
         split: read_corpus(path, split=split, skip_bad_lines=skip_bad_lines)
@@ -244,71 +201,6 @@ def split_off(corpus: Corpus, fraction: float, seed: int) -> tuple[Corpus, Corpu
     held_set = set(held)
     rest_ids = [i for i in range(n) if i not in held_set]
     return _subset(corpus, rest_ids, corpus.skipped), _subset(corpus, sorted(held_set), 0)
-
-
-def _is_moses(
-    path: str | os.PathLike | None, src: str | os.PathLike | None, tgt: str | os.PathLike | None
-) -> bool:
-    """Tells Moses files from a TSV path, raising unless exactly one existing corpus is named."""
-    if path is not None:
-        if src is not None or tgt is not None:
-            raise NmtError("give either a corpus path or --src/--tgt Moses files, not both")
-        if not Path(path).exists():
-            raise NmtError(f"no such file or directory: {path}")
-        return False
-    if src is None and tgt is None:
-        raise NmtError("no corpus given: pass a TSV file or directory, or --src and --tgt")
-    if src is None or tgt is None:
-        raise NmtError("Moses corpora need both --src and --tgt")
-    return True
-
-
-def _lines(path: str | os.PathLike) -> Iterator[tuple[int, str, str | None]]:
-    """Yields ``(lineno, text, problem)``; ``problem`` is set when a line is not UTF-8.
-
-    The file is split on b"\\n" before decoding so that a bad byte is reported
-    with its line, and so that U+2028 and other characters ``str.splitlines``
-    treats as line ends stay inside their line and keep line numbers honest.
-    """
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise NmtError(f"no such file or directory: {path}") from None
-    except IsADirectoryError:
-        raise NmtError(f"{path}: is a directory, expected a file") from None
-    except OSError as exc:
-        raise NmtError(f"cannot read {path}: {exc.strerror}") from None
-    data = data.removeprefix(_BOM)
-    raw_lines = data.split(b"\n")
-    if raw_lines[-1] == b"":  # the newline ending the last line does not start another
-        raw_lines.pop()
-    for lineno, raw in enumerate(raw_lines, start=1):
-        raw = raw.removesuffix(b"\r")
-        try:
-            yield lineno, raw.decode("utf-8"), None
-        except UnicodeDecodeError as exc:
-            problem = (
-                f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
-                "re-save the file as UTF-8 or pass --skip-bad-lines"
-            )
-            yield lineno, "", problem
-
-
-def _split_tsv_line(line: str) -> tuple[str, str, str | None]:
-    """Returns ``(source, target, problem)``; ``problem`` says what is wrong, if anything."""
-    fields = line.split("\t")
-    if len(fields) < 2:
-        return "", "", f"no tab between source and target ({_EXPECTED}); {_FIX}"
-    s, t = _clean(fields[0]), _clean(fields[1])
-    if not s:
-        return s, t, f"empty source sentence before the tab ({_EXPECTED}); {_FIX}"
-    if not t:
-        return s, t, f"empty target sentence after the tab ({_EXPECTED}); {_FIX}"
-    return s, t, None
-
-
-def _clean(sentence: str) -> str:
-    return unicodedata.normalize("NFC", sentence.strip())
 
 
 def _nonempty(corpus: Corpus, where: str | os.PathLike) -> Corpus:

@@ -29,7 +29,8 @@ import tensorflow as tf
 
 from nmt import modeldir
 from nmt.config import CONFIG_FILE, Config, load_model_config
-from nmt.decoding.translator import TEXT_SPEC, Translation, Translator, translate_texts
+from nmt.decoding.translation import Translation
+from nmt.decoding.translator import TEXT_SPEC, Translator, translate_texts
 from nmt.model.seq2seq import weight_map
 
 

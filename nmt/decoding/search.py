@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from nmt.constants import BOS_ID, EOS_ID, PAD_ID
+from nmt.model.loops import PLAIN, Loops
 
 
 def max_lengths(src_ids, a: float, b: int):
@@ -19,7 +20,7 @@ def max_lengths(src_ids, a: float, b: int):
     return tf.cast(tf.floor(tf.constant(a, tf.float64) * src_len), tf.int32) + b
 
 
-def greedy_search(model, src_ids, limits):
+def greedy_search(model, src_ids, limits, loops: Loops = PLAIN):
     """Pick the most likely token at every step until EOS or the limit.
 
     Args:
@@ -27,18 +28,19 @@ def greedy_search(model, src_ids, limits):
         src_ids: ``(b, s)`` int32 source ids, 0-padded, EOS-terminated.
         limits: ``(b,)`` int32 maximum output lengths, EOS included (EOS is forced
             at the limit).
+        loops: The ``Loops`` that run the encoder and the decoder step.
 
     Returns:
         ``(ids (b, t), weights (b, t, s), scores (b,))``: ids end with EOS then pad;
         ``weights[i, j]`` is the attention used to produce ``ids[i, j]`` (0 on padding);
         scores are summed log-probabilities.
     """
-    memory, state = model.encode(src_ids)
-    return _greedy(model, memory, state, limits, model.decoder.loop_kernels())
+    memory, state = model.encode(src_ids, loops=loops)
+    return _greedy(loops.decoder_step(model.decoder), memory, state, limits)
 
 
-def _greedy(model, memory, state, limits, kernels):
-    """``greedy_search`` from an encoded source, with the step's ``loop_kernels()``."""
+def _greedy(decode_step, memory, state, limits):
+    """``greedy_search`` from an encoded source, with a ``Loops.decoder_step``."""
     batch = tf.shape(limits)[0]
     steps = tf.reduce_max(limits)
 
@@ -46,7 +48,7 @@ def _greedy(model, memory, state, limits, kernels):
         return (t < steps) & ~tf.reduce_all(finished)
 
     def one_step(t, prev, state, finished, scores, ids, weights):
-        logits, state, attention = model.decode_step(prev, state, memory, kernels)
+        logits, state, attention = decode_step(prev, state, memory)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         token = tf.argmax(_emittable(log_probs), axis=-1, output_type=tf.int32)
         token = tf.where(t + 1 >= limits, EOS_ID, token)
@@ -104,7 +106,7 @@ def output_lengths(ids):
     return tf.argmax(tf.cast(ids == EOS_ID, tf.int32), axis=-1, output_type=tf.int32) + 1
 
 
-def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
+def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0, loops: Loops = PLAIN):
     """Keep the ``beam_size`` best hypotheses of every sentence at each step.
 
     Finished hypotheses stay in the beam: their only continuation is PAD, which
@@ -130,6 +132,7 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
             vocabulary size.
         n_best: ``n`` hypotheses returned per sentence (clipped to ``k``).
         alpha: Length-penalty exponent; 0 ranks by summed log-probability.
+        loops: The ``Loops`` that run the encoder and the decoder step.
 
     Returns:
         ``(ids (b, n, t), weights (b, n, t, s), log_probs (b, n))``, best first by
@@ -141,9 +144,9 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
     """
     k = tf.convert_to_tensor(beam_size, tf.int32)
     n = tf.minimum(tf.convert_to_tensor(n_best, tf.int32), k)
-    memory, state = model.encode(src_ids)
-    kernels = model.decoder.loop_kernels()
-    greedy = _greedy(model, memory, state, limits, kernels)
+    memory, state = model.encode(src_ids, loops=loops)
+    decode_step = loops.decoder_step(model.decoder)
+    greedy = _greedy(decode_step, memory, state, limits)
     batch = tf.shape(src_ids)[0]
     steps = tf.reduce_max(limits)
     # Beam entry j of sentence i lives in row i * k + j.
@@ -153,7 +156,7 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0):
         return (t < steps) & ~tf.reduce_all(finished)
 
     def one_step(t, prev, state_in, finished, log_probs_in, lengths_in, tokens, parents, weights):
-        logits, state, attention = model.decode_step(prev, state_in, memory, kernels)
+        logits, state, attention = decode_step(prev, state_in, memory)
         vocab = tf.shape(logits)[-1]
         step = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         step = tf.reshape(_emittable(step), [batch, k, vocab])

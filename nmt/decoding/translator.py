@@ -10,7 +10,6 @@ from an exported SavedModel (``nmt.decoding.export``), into ``Translation`` obje
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,10 @@ from nmt.decoding.search import (
     max_lengths,
     output_lengths,
 )
+from nmt.decoding.translation import Hypothesis, Translation, unpack
 from nmt.errors import NmtError
+from nmt.fast.loops import CpuLoops
+from nmt.model.loops import Loops
 from nmt.model.seq2seq import Seq2Seq
 
 TEXT_SPEC = tf.TensorSpec([None], tf.string, name="text")
@@ -38,88 +40,29 @@ BEAM_SPECS = (
 ALPHA_SPEC = tf.TensorSpec([], tf.float32, name="length_penalty")
 
 
-@dataclass
-class Hypothesis:
-    """One output of the search.
-
-    ``attention[j, i]`` is target token j's weight on source token i.
-    """
-
-    text: str
-    tgt_tokens: list[str]
-    attention: np.ndarray  # (len(tgt_tokens), len(src_tokens))
-    score: float  # log_prob / length_penalty(len(tgt_tokens)): what hypotheses are ranked by
-    log_prob: float  # summed log-probability of tgt_tokens under the model
-
-    def to_json(self) -> dict:
-        return {
-            "translation": self.text,
-            "score": self.score,
-            "log_prob": self.log_prob,
-            "tgt_tokens": self.tgt_tokens,
-            "attention": np.round(self.attention, 5).tolist(),
-        }
-
-
-@dataclass
-class Translation:
-    """One sentence's result: its hypotheses, best first (several with ``n_best``).
-
-    ``text``, ``tgt_tokens``, ``attention``, ``score`` and ``log_prob`` are those of
-    the best hypothesis.
-    """
-
-    source: str
-    src_tokens: list[str]
-    hypotheses: list[Hypothesis]
-    truncated: bool = False
-
-    @property
-    def best(self) -> Hypothesis:
-        return self.hypotheses[0]
-
-    @property
-    def text(self) -> str:
-        return self.best.text
-
-    @property
-    def tgt_tokens(self) -> list[str]:
-        return self.best.tgt_tokens
-
-    @property
-    def attention(self) -> np.ndarray:
-        return self.best.attention
-
-    @property
-    def score(self) -> float:
-        return self.best.score
-
-    @property
-    def log_prob(self) -> float:
-        return self.best.log_prob
-
-    def to_json(self) -> dict:
-        """The best hypothesis's fields, plus ``nbest`` (all of them) when there are several."""
-        out = {"source": self.source, **self.best.to_json(), "src_tokens": self.src_tokens}
-        out["truncated"] = self.truncated
-        if len(self.hypotheses) > 1:
-            out["nbest"] = [h.to_json() for h in self.hypotheses]
-        return out
-
-
 class Translator(tf.Module):
     """A trained model with its tokenizers, decoding raw strings in compiled graphs.
 
     Sources longer than ``data.max_src_len`` tokens are cut to that length (the
-    result says so in ``truncated``): the model never saw longer inputs.
+    result says so in ``truncated``): the model never saw longer inputs. The search
+    runs the model through ``loops``: by default the CPU loops, which fall back to the
+    plain ones wherever they are not exact (a GPU, mixed precision).
     """
 
-    def __init__(self, model: Seq2Seq, src_tok: Tokenizer, tgt_tok: Tokenizer, config: Config):
+    def __init__(
+        self,
+        model: Seq2Seq,
+        src_tok: Tokenizer,
+        tgt_tok: Tokenizer,
+        config: Config,
+        loops: Loops | None = None,
+    ):
         super().__init__()
         self.model = model
         self.src_tok = src_tok
         self.tgt_tok = tgt_tok
         self.config = config
+        self.loops = CpuLoops() if loops is None else loops
 
     @classmethod
     def load(cls, model_dir: str | Path) -> Translator:
@@ -130,7 +73,9 @@ class Translator(tf.Module):
     def translate_greedy(self, text, length_penalty):
         """``(b,)`` strings -> the dict of ``outputs``, with ``n = 1``."""
         src_ids, truncated = self._source_ids(text)
-        ids, weights, log_probs = greedy_search(self.model, src_ids, self._limits(src_ids))
+        ids, weights, log_probs = greedy_search(
+            self.model, src_ids, self._limits(src_ids), self.loops
+        )
         return self._outputs(
             src_ids, truncated, ids[:, None], weights[:, None], log_probs[:, None], length_penalty
         )
@@ -145,8 +90,9 @@ class Translator(tf.Module):
         )
         src_ids, truncated = self._source_ids(text)
         ids, weights, log_probs = beam_search(
-            self.model, src_ids, self._limits(src_ids), beam_size, n_best, length_penalty
-        )
+            self.model, src_ids, self._limits(src_ids), beam_size, n_best, length_penalty,
+            self.loops,
+        )  # fmt: skip
         return self._outputs(src_ids, truncated, ids, weights, log_probs, length_penalty)
 
     def translate(
@@ -271,33 +217,6 @@ def _in_batches(
             key: value.numpy() for key, value in run(tf.constant([texts[i] for i in chunk])).items()
         }
         for row, i in enumerate(chunk):
-            results[i] = _unpack(texts[i], out, row)
+            results[i] = unpack(texts[i], out, row)
         progress(len(chunk))
     return results
-
-
-def _unpack(source: str, out: dict, row: int) -> Translation:
-    src_length = int(out["src_length"][row])
-    hypotheses = []
-    for j, length in enumerate(out["length"][row]):
-        if out["log_prob"][row, j] == -np.inf:
-            break  # fewer outputs fit the length limit than were asked for
-        hypotheses.append(
-            Hypothesis(
-                text=out["translation"][row, j].decode("utf-8"),
-                tgt_tokens=_strings(out["tgt_tokens"][row, j, :length]),
-                attention=out["attention"][row, j, :length, :src_length],
-                score=float(out["score"][row, j]),
-                log_prob=float(out["log_prob"][row, j]),
-            )
-        )
-    return Translation(
-        source=source,
-        src_tokens=_strings(out["src_tokens"][row, :src_length]),
-        hypotheses=hypotheses,
-        truncated=bool(out["truncated"][row]),
-    )
-
-
-def _strings(pieces: np.ndarray) -> list[str]:
-    return [p.decode("utf-8") for p in pieces]

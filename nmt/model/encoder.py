@@ -6,7 +6,7 @@ import keras
 from keras import ops
 
 from nmt.constants import PAD_ID
-from nmt.fast import lstm
+from nmt.model.loops import PLAIN, Loops
 
 
 # Unit-variance embeddings (PyTorch's default) instead of Keras's uniform(+-0.05):
@@ -22,10 +22,9 @@ class Encoder(keras.layers.Layer):
     The LSTMs keep Keras's default activations, no recurrent dropout and no
     unrolling, and sources are right-padded, which is what makes them eligible
     for the fused cuDNN kernel on a GPU. Dropout is applied between layers
-    instead of inside them for the same reason. On CPU the layers' own weights are
-    run by ``nmt.fast.lstm`` instead, whose hand-written backward pass is faster than
-    TensorFlow's gradient of the Keras loop and computes the same function
-    (``lstm.supports`` says when; ``tests/test_lstm.py`` checks it).
+    instead of inside them for the same reason. The layers run through ``loops``
+    (``nmt.model.loops``): the trainer's CPU loops run the same weights with a faster
+    hand-written backward pass (``nmt.fast.lstm``).
 
     Args:
         vocab_size: Source vocabulary size ``v``.
@@ -39,6 +38,7 @@ class Encoder(keras.layers.Layer):
     Call arguments:
         ids: ``(b, s)`` int — source ids, 0 for padding.
         training: Whether dropout is active.
+        loops: The ``Loops`` that run the LSTMs; plain Keras by default.
 
     Returns:
         ``(values, mask, (h, c))``: ``(b, s, u)`` outputs, ``(b, s)`` bool mask
@@ -83,17 +83,13 @@ class Encoder(keras.layers.Layer):
             rnn.build(shape)
             shape = (ids_shape[0], ids_shape[1], self.units)
 
-    def call(self, ids, training=False):
+    def call(self, ids, training=False, loops: Loops = PLAIN):
         mask = ops.not_equal(ids, PAD_ID)
         x = self.dropout_layer(self.embedding(ids), training=training)
         for i, rnn in enumerate(self.rnns):
             if i:
                 x = self.dropout_layer(x, training=training)
-            if lstm.supports(rnn):
-                outputs = lstm.run(rnn, x, mask)
-            else:
-                outputs = rnn(x, mask=mask, training=training)
-            x, states = outputs[0], outputs[1:]
+            x, *states = loops.encoder_lstm(rnn, x, mask, training=training)
         if self.bidirectional:
             # Bidirectional returns (h_fw, c_fw, h_bw, c_bw).
             h = ops.concatenate([states[0], states[2]], axis=-1)

@@ -13,11 +13,11 @@ def masked_loss(logits, targets, label_smoothing: float = 0.0):
     Returning the sum and the count, not the mean, lets callers average over any
     number of batches (or replicas) without weighting short batches wrongly.
     """
-    mask = _mask(targets)
+    mask = target_mask(targets)
     logits = tf.cast(logits, tf.float32)
     losses = (
         tf.nn.softmax_cross_entropy_with_logits(
-            _labels(targets, tf.shape(logits)[-1], label_smoothing), logits
+            smoothed_labels(targets, tf.shape(logits)[-1], label_smoothing), logits
         )
         if label_smoothing
         else tf.nn.sparse_softmax_cross_entropy_with_logits(targets, logits)
@@ -27,51 +27,15 @@ def masked_loss(logits, targets, label_smoothing: float = 0.0):
 
 def token_count(targets):
     """The number of real (non-pad) target tokens, as ``masked_loss`` counts them."""
-    return tf.reduce_sum(_mask(targets))
+    return tf.reduce_sum(target_mask(targets))
 
 
-def _mask(targets):
+def target_mask(targets):
+    """``(b, t)`` float32: 1 at real target tokens, 0 at padding."""
     return tf.cast(targets != PAD_ID, tf.float32)
 
 
-def fused_masked_loss(logits, targets, label_smoothing: float = 0.0):
-    """``masked_loss`` whose gradient was computed with it, in one XLA function.
-
-    The gradient of cross-entropy with respect to the logits is ``softmax - labels``,
-    and the forward pass has every term of it at hand. Computed there, the backward
-    pass is one scaling of it, where TensorFlow's own gradient of the XLA loss reads
-    the ``(b, t, v)`` logits again and takes every exponent a second time. In the
-    reference model's training step that saved 9-21 ms of 470 (docs/speed.md). The
-    gradient is kept until the backward pass: ``(b, t, v)`` floats, as many as the logits.
-    """
-
-    @tf.custom_gradient
-    def loss(logits):
-        loss_sum, tokens, d_logits = _loss_and_gradient(logits, targets, label_smoothing)
-
-        def grad(d_loss_sum, d_tokens):
-            return tf.cast(d_loss_sum * d_logits, logits.dtype)
-
-        return (loss_sum, tokens), grad
-
-    return loss(logits)
-
-
-@tf.function(jit_compile=True)
-def _loss_and_gradient(logits, targets, label_smoothing):
-    mask = _mask(targets)
-    logits = tf.cast(logits, tf.float32)
-    labels = _labels(targets, tf.shape(logits)[-1], label_smoothing)
-    log_normaliser = tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
-    if label_smoothing:
-        losses = tf.reduce_sum(labels * (log_normaliser - logits), axis=-1)
-    else:  # one logit per token, not a pass over all of them
-        losses = log_normaliser[..., 0] - tf.gather(logits, targets, batch_dims=2)
-    d_logits = (tf.exp(logits - log_normaliser) - labels) * mask[..., None]
-    return tf.reduce_sum(losses * mask), tf.reduce_sum(mask), d_logits
-
-
-def _labels(targets, vocab, label_smoothing):
+def smoothed_labels(targets, vocab, label_smoothing):
     """One-hot targets, smoothed: ``1 - ε`` on the target and ``ε / v`` everywhere."""
     return tf.one_hot(targets, vocab) * (1.0 - label_smoothing) + label_smoothing / tf.cast(
         vocab, tf.float32

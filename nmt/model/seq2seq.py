@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from nmt.model.decoder import Decoder, Memory, State
 from nmt.model.encoder import Encoder
+from nmt.model.loops import PLAIN, Loops
 
 
 class Seq2Seq(keras.Model):
@@ -32,6 +33,8 @@ class Seq2Seq(keras.Model):
         inputs: ``(src_ids (b, s), tgt_in_ids (b, t))``, 0 for padding; ``tgt_in``
             starts with BOS (teacher forcing).
         training: Whether dropout is active.
+        loops: The ``Loops`` that run the recurrences (``nmt.model.loops``): plain by
+            default; the trainer passes faster CPU ones computing the same function.
 
     Returns:
         ``(logits (b, t, v), weights (b, t, s))``.
@@ -92,23 +95,20 @@ class Seq2Seq(keras.Model):
         self.bridge_c.build((None, self.units))
         self.decoder.build((None, None))
 
-    def encode(self, src_ids, training=False) -> tuple[Memory, State]:
+    def encode(self, src_ids, training=False, loops: Loops = PLAIN) -> tuple[Memory, State]:
         """``(b, s)`` ids -> the decoder's ``Memory`` and initial ``State``."""
-        values, mask, (h, c) = self.encoder(src_ids, training=training)
-        state = State(self.bridge_h(h), self.bridge_c(c))
+        values, mask, (h, cell) = self.encoder(src_ids, training=training, loops=loops)
+        state = State(self.bridge_h(h), self.bridge_c(cell))
         return self.decoder.memory(values, mask), state
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=False, loops: Loops = PLAIN):
         src_ids, tgt_in_ids = inputs
-        memory, state = self.encode(src_ids, training=training)
-        return self.decoder(tgt_in_ids, state, memory, training=training)
+        memory, state = self.encode(src_ids, training=training, loops=loops)
+        return self.decoder(tgt_in_ids, state, memory, training=training, loops=loops)
 
-    def decode_step(self, ids, state: State, memory: Memory, kernels=None):
-        """``(b,)`` previous tokens -> ``(logits (b, v), State, weights (b, s))``.
-
-        ``kernels``: ``decoder.loop_kernels()``, which a loop of steps prepares once.
-        """
-        return self.decoder.decode_step(ids, state, memory, kernels)
+    def decode_step(self, ids, state: State, memory: Memory):
+        """``(b,)`` previous tokens -> ``(logits (b, v), State, weights (b, s))``."""
+        return self.decoder.decode_step(ids, state, memory)
 
     def compute_mask(self, *args, **kwargs):
         return None

@@ -14,7 +14,6 @@ LSTM output after the label column carries the label too; docs/synthetic.md has 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import dataclass
 
@@ -22,12 +21,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
-from nmt.cli.synthetic import SyntheticConfig, check, validation_count
 from nmt.data.tfdata import untuned
 from nmt.model.attention import AdditiveAttention
+from nmt.synthetic.config import SyntheticConfig, check, validation_count
 
 FEATURES = 2  # per time step, for the recurrent variants
 UNITS = 32
@@ -242,23 +239,3 @@ def run(
         column=config.column,
         reference_seconds=reference,
     )
-
-
-def attention_figure(results: list[SyntheticResult]) -> Figure:
-    """One bar chart of mean attention per result, the label column's bar in red."""
-    cols = min(len(results), 3)
-    rows = math.ceil(len(results) / cols)
-    figure = Figure(figsize=(4.5 * cols, 3.2 * rows), layout="constrained")
-    axes = figure.subplots(rows, cols, squeeze=False).ravel()
-    for ax, result in zip(axes, results):
-        colors = ["tab:blue"] * len(result.attention)
-        colors[result.column] = "tab:red"
-        ax.bar(np.arange(len(result.attention)), result.attention, color=colors)
-        ax.set_title(f"{result.variant}: val acc {result.val_accuracy:.4f}")
-        ax.set_xlabel("input dimension" if result.variant == "dense" else "time step")
-        ax.set_ylabel("mean attention")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for ax in axes[len(results) :]:
-        ax.set_visible(False)
-    figure.suptitle("Attention on fresh samples (red: the column holding the label)")
-    return figure

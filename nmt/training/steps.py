@@ -7,7 +7,10 @@ import keras
 import tensorflow as tf
 
 from nmt.fast import cpu_streams
-from nmt.model.loss import fused_masked_loss, masked_loss, token_count
+from nmt.fast.loops import CpuLoops
+from nmt.fast.loss import fused_masked_loss
+from nmt.model.loops import Loops
+from nmt.model.loss import masked_loss, token_count
 
 BATCH_SPEC = (
     tf.TensorSpec([None, None], tf.int32, name="src"),
@@ -24,6 +27,8 @@ class Steps:
     reuse one trace (and ``jit_compile`` compiles once per bucketed shape). With
     ``streams`` above 1, each batch is cut into that many slices that run side by side
     (``nmt.fast.cpu_streams``); the loss and gradients are the whole batch's either way.
+    The model runs through ``loops``: by default the CPU loops (``nmt.fast.loops``),
+    which fall back to the plain ones where they are not exact (a GPU, mixed precision).
     """
 
     def __init__(
@@ -35,8 +40,10 @@ class Steps:
         jit_compile: bool = False,
         strategy: tf.distribute.Strategy | None = None,
         streams: int = 1,
+        loops: Loops | None = None,
     ):
         self.model, self.optimizer = model, optimizer
+        self.loops = CpuLoops() if loops is None else loops
         self.label_smoothing = label_smoothing
         self.strategy, self.streams = strategy, streams
         jit = jit_compile and strategy is None
@@ -133,12 +140,12 @@ class Steps:
         return _sum_parts([self._eval_loss(*part) for part in self._slices(src, tgt_in, tgt_out)])
 
     def _slice_train_loss(self, src, tgt_in, tgt_out):
-        logits, _ = self.model((src, tgt_in), training=True)
+        logits, _ = self.model((src, tgt_in), training=True, loops=self.loops)
         # Training's loss also hands over its gradient, from the same XLA function.
         return fused_masked_loss(logits, tgt_out, self.label_smoothing)
 
     def _slice_eval_loss(self, src, tgt_in, tgt_out):
-        logits, _ = self.model((src, tgt_in), training=False)
+        logits, _ = self.model((src, tgt_in), training=False, loops=self.loops)
         return self._loss(logits, tgt_out)
 
     def _slices(self, *batch):

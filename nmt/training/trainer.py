@@ -18,10 +18,10 @@ from nmt.data.pipeline import Encoded, batch_count, batches
 from nmt.errors import Interrupted, NmtError
 from nmt.fast import cpu_streams
 from nmt.fast.optimizer import FusedAdam
-from nmt.model.seq2seq import Seq2Seq, build_model, model_checkpoint
-from nmt.modeldir import BEST_DIR, CHECKPOINT_DIR, CHECKPOINT_ERRORS
+from nmt.model.seq2seq import Seq2Seq, build_model
 from nmt.progress import progress_bar
 from nmt.training import distribute
+from nmt.training.checkpoints import TrainingState
 from nmt.training.interrupt import Interruptible, TimeBudget, format_duration
 from nmt.training.steps import Steps
 
@@ -79,38 +79,17 @@ class Trainer:
             if keras.mixed_precision.dtype_policy().name == "mixed_float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(self.model.trainable_variables)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
-        self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.best_dev_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
-        self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
-        # Seconds of training over every run, for train.max_time (interrupt.TimeBudget).
-        self.train_seconds = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        state = dict(
-            # The inner optimizer: a loss scale is not worth restoring, and leaving it
-            # out lets a checkpoint resume in any precision.
-            optimizer=getattr(self.optimizer, "inner_optimizer", self.optimizer),
-            step=self.step,
-            epoch=self.epoch,
-            batch_in_epoch=self.batch_in_epoch,
-            best_dev_loss=self.best_dev_loss,
-            bad_epochs=self.bad_epochs,
+        self.state = TrainingState(
+            self.model,
+            self.optimizer,
+            self.model_dir,
+            distribute.worker_dir(self.model_dir, strategy),
+            keep=t.keep_checkpoints,
         )
-        self.checkpoint = model_checkpoint(self.model, train_seconds=self.train_seconds, **state)
-        # Checkpoints written before train_seconds existed resume through this view.
-        self._checkpoint_without_clock = model_checkpoint(self.model, **state)
-        self._write_dir = distribute.worker_dir(self.model_dir, strategy)
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, self._write_dir / CHECKPOINT_DIR, max_to_keep=t.keep_checkpoints
-        )
-        # The dev BLEU/chrF of the best weights is saved with them, not in the training
-        # checkpoint, so checkpoints written before it existed still resume.
-        self.best_dev_metric = tf.Variable(-math.inf, dtype=tf.float64, trainable=False)
-        self.best_manager = tf.train.CheckpointManager(
-            model_checkpoint(self.model, best_dev_metric=self.best_dev_metric),
-            self._write_dir / BEST_DIR,
-            max_to_keep=1,
-        )
+        s = self.state
+        self.step, self.epoch, self.batch_in_epoch = s.step, s.epoch, s.batch_in_epoch
+        self.best_dev_loss, self.bad_epochs = s.best_dev_loss, s.bad_epochs
+        self.train_seconds, self.best_dev_metric = s.train_seconds, s.best_dev_metric
         self.steps = Steps(
             self.model,
             self.optimizer,
@@ -128,36 +107,16 @@ class Trainer:
 
     def restore(self) -> bool:
         """Resume from the latest checkpoint, if any. Returns whether one was found."""
-        # From the model directory, which other workers than the chief only read.
-        latest = tf.train.latest_checkpoint(self.model_dir / CHECKPOINT_DIR)
-        if latest is None:
-            return False
-        try:
-            saved = {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
-            checkpoint = self.checkpoint
-            if "train_seconds" not in saved:
-                checkpoint = self._checkpoint_without_clock
-            checkpoint.restore(latest).assert_existing_objects_matched()
-            best = tf.train.latest_checkpoint(self.model_dir / BEST_DIR)
-            if best is not None:
-                metric = tf.train.Checkpoint(best_dev_metric=self.best_dev_metric)
-                metric.restore(best).expect_partial()
-        except CHECKPOINT_ERRORS as exc:
-            raise NmtError(
-                f"checkpoint {latest} cannot be restored ({type(exc).__name__}); it is corrupt "
-                "or from a different model: delete it to fall back to an older one, "
-                "or use --overwrite"
-            ) from None
-        return True
+        return self.state.restore()
 
     def save(self) -> str:
         if self._budget is not None:
             self._budget.record()
-        return self.manager.save(checkpoint_number=int(self.step.numpy()))
+        return self.state.save()
 
     def close(self) -> None:
         """Remove the scratch checkpoints of a worker other than the chief."""
-        distribute.discard_worker_dir(self._write_dir, self.model_dir)
+        distribute.discard_worker_dir(self.state.write_dir, self.model_dir)
 
     def evaluate(self, data: Encoded) -> float:
         """Mean per-token loss over a split."""
@@ -192,7 +151,6 @@ class Trainer:
         measure = cfg.train.early_stop_metric if dev_metric else "loss"
         result = TrainResult(steps=int(self.step.numpy()), best_dev_loss=float(self.best_dev_loss))
         budget = self._budget = TimeBudget(cfg.train.max_time, self.train_seconds)
-        self._out_of_time = False
         if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
             result.stopped_early = True
             return result
@@ -206,22 +164,21 @@ class Trainer:
         with Interruptible() as interrupt:
             while int(self.epoch.numpy()) < cfg.train.epochs:
                 epoch = int(self.epoch.numpy())
-                stats = self._train_epoch(train, epoch, interrupt, log)
+                stats, out_of_time = self._train_epoch(train, epoch, interrupt)
                 if interrupt.signal:
                     path = self.save()
                     raise Interrupted(
                         signal.Signals(interrupt.signal).name, path, int(self.step.numpy())
                     )
-                if self._out_of_time:
+                if out_of_time:
                     # The weights since the last epoch may be the best yet: judge them
                     # now, but leave the patience count to whole epochs.
                     dev_loss, value, _ = self._judge(dev, dev_metric)
                     self.save()
-                    shown = "" if value is None else f", dev {measure} {value:.2f}"
                     log(
                         f"time budget of {format_duration(budget.limit)} spent at step "
                         f"{int(self.step.numpy())} (epoch {epoch + 1}): dev loss {dev_loss:.4f}"
-                        f"{shown}; raise --max-time and re-run to go on"
+                        f"{_metric_text(measure, value)}; raise --max-time and re-run to go on"
                     )
                     result.out_of_time = True
                     break
@@ -237,10 +194,10 @@ class Trainer:
                 if value is not None:
                     er.dev_metrics[measure] = value
                 result.epochs.append(er)
-                shown = "" if value is None else f", dev {measure} {value:.2f}"
                 log(
                     f"epoch {er.epoch}/{cfg.train.epochs}: train loss {er.train_loss:.4f}, "
-                    f"dev loss {dev_loss:.4f}{shown}, {er.tokens_per_s:,.0f} tgt tokens/s, "
+                    f"dev loss {dev_loss:.4f}{_metric_text(measure, value)}, "
+                    f"{er.tokens_per_s:,.0f} tgt tokens/s, "
                     f"{er.seconds:.1f} s"
                 )
                 if on_epoch_end:
@@ -264,20 +221,20 @@ class Trainer:
         the weights improved on the best so far by the measure early stopping uses.
         """
         dev_loss = self.evaluate(dev)
-        improved = dev_loss < float(self.best_dev_loss)
-        self.best_dev_loss.assign(min(dev_loss, float(self.best_dev_loss)))
         value = dev_metric() if dev_metric else None
-        if value is not None:
-            improved = value > float(self.best_dev_metric)
-            self.best_dev_metric.assign(max(value, float(self.best_dev_metric)))
+        improved = self.state.judge(dev_loss, value)
         if improved:
-            self.best_manager.save(checkpoint_number=int(self.step.numpy()))
+            self.state.save_best()
         return dev_loss, value, improved
 
-    def _train_epoch(
-        self, train: Encoded, epoch: int, interrupt, log
-    ) -> tuple[float, float, float]:
+    def _train_epoch(self, train: Encoded, epoch: int, interrupt):
+        """Train until the epoch ends, a signal, or the time budget is spent.
+
+        Returns:
+            ``((mean loss, tgt tokens/s, seconds), whether the time budget ran out)``.
+        """
         cfg = self.config
+        out_of_time = False
         skip = int(self.batch_in_epoch.numpy())
         # The seed depends on the epoch only, so a resumed epoch replays the same order.
         data = batches(train, cfg.data, shuffle=True, seed=cfg.train.seed * 1000 + epoch)
@@ -293,7 +250,7 @@ class Trainer:
                 loss_sum, count, stop = float(loss_sum), float(count), int(stop)
                 if stop % _OUT_OF_TIME and not interrupt.signal:
                     interrupt.signal = signal.SIGTERM  # another worker was stopped
-                self._out_of_time = stop >= _OUT_OF_TIME
+                out_of_time = stop >= _OUT_OF_TIME
                 if not math.isfinite(loss_sum):
                     raise NmtError(
                         f"training diverged: loss is {loss_sum} at step "
@@ -311,10 +268,15 @@ class Trainer:
                 rates = f"loss {total / max(tokens, 1.0):.4f}, {tokens / elapsed:,.0f} tgt tokens/s"
                 bar.set_postfix_str(rates, refresh=False)
                 bar.update()
-                if interrupt.signal or self._out_of_time:
+                if interrupt.signal or out_of_time:
                     break
         elapsed = time.perf_counter() - start
-        return total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed
+        return (total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed), out_of_time
+
+
+def _metric_text(measure: str, value: float | None) -> str:
+    """The dev metric's part of a log line, e.g. ``", dev chrf 41.20"``; empty without one."""
+    return "" if value is None else f", dev {measure} {value:.2f}"
 
 
 # Added to the stop flag a train step shares between workers; signal numbers are below it.

@@ -1,8 +1,8 @@
 """``nmt.fast.lstm`` computes what ``keras.layers.LSTM`` does, and is used only when it does.
 
-The encoder runs its Keras LSTMs' weights through ``nmt.fast.lstm`` on CPU. Each check
-runs the same weights with the fast path on and off (``lstm.supports`` patched to
-refuse it, so the layers are called as Keras layers) on a padded batch.
+The trainer's CPU loops run the encoder's Keras LSTM weights through ``nmt.fast.lstm``.
+Each check runs the same weights through the CPU loops and through the plain ones
+(the Keras layers called as they are) on a padded batch, and asserts which path ran.
 """
 
 import keras
@@ -11,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from nmt.fast import lstm
-from nmt.model.loss import masked_loss
+from nmt.fast.loops import CpuLoops
+from nmt.model.loops import PLAIN
 
 SRC_LENGTHS = [7, 4, 1]
 ENCODERS = {
@@ -22,15 +23,11 @@ ENCODERS = {
 }
 
 
-def keras_only(monkeypatch):
-    monkeypatch.setattr(lstm, "supports", lambda layer: False)
-
-
-def encoder_outputs_and_gradients(encoder, src):
+def encoder_outputs_and_gradients(encoder, src, loops):
     """Outputs, final state and the gradients of a loss that reads all of them."""
     rng = np.random.default_rng(5)
     with tf.GradientTape() as tape:
-        values, _, (h, c) = encoder(src, training=True)
+        values, _, (h, c) = encoder(src, training=True, loops=loops)
         outputs = (values, h, c)
         probes = [tf.constant(rng.normal(size=x.shape), tf.float32) for x in outputs]
         loss = sum(tf.reduce_sum(x * p) for x, p in zip(outputs, probes, strict=True))
@@ -46,18 +43,16 @@ def assert_close(fast, plain, names, atol=1e-5):
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "graph"])
 @pytest.mark.parametrize("encoder", ENCODERS)
-def test_encoder_matches_keras_lstm(make_model, make_ids, monkeypatch, encoder, compiled):
+def test_encoder_matches_keras_lstm(make_model, make_ids, encoder, compiled):
     model = make_model(scale=0.5, **ENCODERS[encoder])
     assert all(lstm.supports(rnn) for rnn in model.encoder.rnns)
     src = make_ids(SRC_LENGTHS, 30, seed=1)
-
-    def run():  # a new tf.function each time, so the patch below is traced
-        fn = encoder_outputs_and_gradients
-        return (tf.function(fn, autograph=False) if compiled else fn)(model.encoder, src)
-
-    fast_outputs, fast_gradients = run()
-    keras_only(monkeypatch)
-    plain_outputs, plain_gradients = run()
+    fn = encoder_outputs_and_gradients
+    run = tf.function(fn, autograph=False) if compiled else fn
+    loops = CpuLoops()
+    fast_outputs, fast_gradients = run(model.encoder, src, loops)
+    plain_outputs, plain_gradients = run(model.encoder, src, PLAIN)
+    assert loops.ran == {"encoder_lstm:fast": len(model.encoder.rnns)}
 
     assert_close(fast_outputs, plain_outputs, ["values", "h", "c"], atol=1e-6)
     names = [v.path for v in model.encoder.trainable_variables]
@@ -67,37 +62,18 @@ def test_encoder_matches_keras_lstm(make_model, make_ids, monkeypatch, encoder, 
         assert np.abs(gradient.numpy()).max() > 0, name
 
 
-def test_padding_is_carried_as_keras_does(make_model, make_ids):
+@pytest.mark.parametrize("loops", [PLAIN, CpuLoops()], ids=["plain", "cpu"])
+def test_padding_is_carried_as_keras_does(make_model, make_ids, loops):
     """Past the last real token a lone LSTM repeats its output; a bidirectional one gives 0."""
     src = make_ids(SRC_LENGTHS, 30, seed=1)
-    values, _, (h, _) = make_model(scale=0.5).encoder(src)
+    values, _, (h, _) = make_model(scale=0.5).encoder(src, loops=loops)
     for row, length in enumerate(SRC_LENGTHS):
         for t in range(length, src.shape[1]):
             np.testing.assert_array_equal(values[row, t], values[row, length - 1])
         np.testing.assert_array_equal(h[row], values[row, length - 1])
-    values, _, _ = make_model(scale=0.5, bidirectional=True).encoder(src)
+    values, _, _ = make_model(scale=0.5, bidirectional=True).encoder(src, loops=loops)
     for row, length in enumerate(SRC_LENGTHS):
         assert not np.any(values[row, length:].numpy())
-
-
-@pytest.mark.parametrize("encoder", ["uni-1", "bi-2"])
-def test_model_loss_and_gradients_match(make_model, make_ids, monkeypatch, encoder):
-    model = make_model(scale=0.5, **ENCODERS[encoder])
-    src = make_ids(SRC_LENGTHS, 30, seed=1)
-    tgt = make_ids([4, 6, 1], 25, seed=2)
-
-    def loss_and_gradients(src, tgt):
-        with tf.GradientTape() as tape:
-            logits, _ = model((src, tgt), training=True)
-            loss = masked_loss(logits, tgt)[0]
-        gradients = tape.gradient(loss, model.trainable_variables)
-        return loss, [tf.convert_to_tensor(g) for g in gradients]
-
-    fast_loss, fast_gradients = tf.function(loss_and_gradients)(src, tgt)
-    keras_only(monkeypatch)
-    plain_loss, plain_gradients = tf.function(loss_and_gradients)(src, tgt)
-    np.testing.assert_allclose(float(fast_loss), float(plain_loss), rtol=1e-6)
-    assert_close(fast_gradients, plain_gradients, [v.path for v in model.trainable_variables])
 
 
 def test_unsupported_layers_fall_back():
@@ -125,6 +101,8 @@ def test_empty_batch(make_model):
     encoder = make_model(scale=0.5, bidirectional=True).encoder
     src = np.zeros((0, 5), np.int32)
     run = tf.function(encoder_outputs_and_gradients, autograph=False)
-    (values, h, _), gradients = run(encoder, tf.constant(src))
+    loops = CpuLoops()
+    (values, h, _), gradients = run(encoder, tf.constant(src), loops)
+    assert loops.ran == {"encoder_lstm:fast": 1}
     assert values.shape == (0, 5, 12) and h.shape == (0, 12)
     assert not any(np.any(g.numpy()) for g in gradients)

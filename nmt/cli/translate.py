@@ -1,0 +1,106 @@
+"""``nmt translate`` and ``nmt plot``: a trained model's translations, as text or figures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from nmt.cli.args import add_decoding, positive_int
+from nmt.errors import NmtError
+
+
+def register(sub) -> None:
+    """Adds ``translate`` and ``plot`` to the ``nmt`` subcommands."""
+    p = sub.add_parser("translate", help="translate sentences with a trained model")
+    p.add_argument("--model", required=True, help="model directory written by nmt train")
+    p.add_argument("text", nargs="*", help="sentences to translate (default: lines of stdin)")
+    p.add_argument("--json", action="store_true", help="one JSON object per input")
+    p.add_argument("--plot", metavar="FILE_OR_DIR", help="write alignment plots (.png/.svg/.pdf)")
+    add_decoding(p)
+    p.epilog = (
+        "With --n-best N > 1, each hypothesis is one line, best first: "
+        "INPUT_LINE<TAB>SCORE<TAB>TRANSLATION (input lines counted from 0; SCORE is the "
+        "length-penalized log-probability the beam ranks by). MODEL_DIR/export, when newer "
+        "than the checkpoints (see nmt export), is used instead of rebuilding the model."
+    )
+    p.set_defaults(run=run_translate)
+
+    p = sub.add_parser("plot", help="plot source-target alignments of translations")
+    p.add_argument("--model", required=True, help="model directory written by nmt train")
+    p.add_argument(
+        "-o", "--out", required=True, metavar="FILE_OR_DIR",
+        help=".png/.svg/.pdf file (several sentences: a multi-page PDF, or numbered files), "
+        "or a directory for one PNG per sentence",
+    )  # fmt: skip
+    p.add_argument("text", nargs="+", help="source sentences")
+    p.add_argument("--words", action="store_true", help="merge subword pieces into words")
+    p.add_argument(
+        "--hypothesis", type=positive_int, default=1, metavar="I",
+        help="plot the I-th best hypothesis (--beam and --n-best are raised to at least I)",
+    )  # fmt: skip
+    add_decoding(p)
+    p.set_defaults(run=run_plot)
+
+
+def run_translate(args: argparse.Namespace) -> int:
+    """Prints one line (or JSON object) per input, or the n-best table; returns 0."""
+    from nmt.decoding.export import load_translator
+    from nmt.progress import progress_bar
+
+    if args.beam and args.n_best and args.n_best > args.beam:
+        raise NmtError(f"--n-best {args.n_best} exceeds --beam {args.beam}; raise --beam")
+    texts = args.text if args.text else [line.rstrip("\r\n") for line in sys.stdin]
+    translator = load_translator(args.model)
+    # Lines of stdin can be a whole file: show how far along it is (on a terminal).
+    bar = progress_bar(len(texts), "translate", unit="sentence", enabled=not args.text)
+    with bar:
+        results = translator.translate(
+            texts, args.beam, args.n_best, args.length_penalty, progress=bar.update
+        )
+    for i, result in enumerate(results):
+        if result.truncated:
+            print(
+                f"nmt: warning: input longer than {translator.config.data.max_src_len} tokens "
+                f"was truncated: {result.source[:40]!r}...",
+                file=sys.stderr,
+            )
+        if args.json:
+            print(json.dumps(result.to_json(), ensure_ascii=False))
+        elif (args.n_best or translator.config.decode.n_best) > 1:
+            for h in result.hypotheses:
+                print(f"{i}\t{h.score:.4f}\t{_one_line(h.text)}")
+        else:
+            print(_one_line(result.text))
+    if args.plot:
+        _save_plots(results, args.plot)
+    return 0
+
+
+def run_plot(args: argparse.Namespace) -> int:
+    """Writes the alignment figures of the chosen hypothesis; returns 0."""
+    from nmt.decoding.export import load_translator
+
+    n_best = max(args.n_best or 1, args.hypothesis)
+    beam = max(args.beam or 1, n_best)
+    translator = load_translator(args.model)
+    results = translator.translate(args.text, beam, n_best, args.length_penalty)
+    _save_plots(results, args.out, args.hypothesis - 1, args.words)
+    return 0
+
+
+def _save_plots(results, path, hypothesis: int = 0, words: bool = False) -> None:
+    from nmt.viz.alignment import save_figures, translation_figure
+
+    figures = [
+        translation_figure(r, hypothesis=hypothesis, words=words) for r in results if r.tgt_tokens
+    ]
+    if not figures:
+        raise NmtError("nothing to plot: every input was empty")
+    for written in save_figures(figures, path):
+        print(f"nmt: wrote {written}", file=sys.stderr)
+
+
+def _one_line(text: str) -> str:
+    """Line-oriented output keeps one line per hypothesis, whatever bytes a model emits."""
+    return " ".join(text.replace("\t", " ").splitlines())

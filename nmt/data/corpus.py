@@ -65,22 +65,11 @@ def read_tsv(path: str | os.PathLike, *, skip_bad_lines: bool = False) -> Corpus
 def read_moses(
     src_path: str | os.PathLike, tgt_path: str | os.PathLike, *, skip_bad_lines: bool = False
 ) -> Corpus:
-    """Reads two line-aligned files: line i of ``src_path`` translates line i of ``tgt_path``.
-
-    Lines blank on both sides are skipped silently; a line blank on one side only
-    is malformed, since it usually means the files slipped out of alignment.
-
-    Args:
-        src_path: Source sentences, one per line, UTF-8.
-        tgt_path: Target sentences, one per line, UTF-8.
-        skip_bad_lines: Skip and count malformed lines instead of raising.
-
-    Returns:
-        The pairs in file order.
+    """``nmt.data.formats.moses_pairs`` as a ``Corpus``: line i of ``src_path`` translates
+    line i of ``tgt_path``.
 
     Raises:
-        NmtError: A file is missing or unreadable, the line counts differ, there
-            are no pairs, or a line is malformed and ``skip_bad_lines`` is false.
+        NmtError: As ``moses_pairs`` does, and when the files hold no pairs.
     """
     pairs = moses_pairs(src_path, tgt_path, skip_bad_lines=skip_bad_lines)
     return _nonempty(Corpus(*pairs), f"{src_path} and {tgt_path}")

@@ -9,11 +9,11 @@ def untuned(ds: tf.data.Dataset) -> tf.data.Dataset:
     """``ds`` with tf.data's autotuner off.
 
     Freeing an autotuned iterator can block until the autotuner's next round, and
-    the rounds come at doubling intervals: 5.1, then 10.2, then 20.5 s after the
-    iterator started (docs/speed.md has the cause). With both cores busy training,
-    that happened to most epochs of the quickstart corpus (an epoch of 5-6 s of
-    steps took 10.3 s) and to ``model.fit`` returning in the synthetic benchmark
-    (up to 20 s). Our pipelines slice, pad and gather, far too little to need
+    the rounds come at doubling intervals, seconds apart once an iterator has lived
+    a few seconds (docs/speed.md has the cause). With both cores busy training, that
+    stretched most epochs of the quickstart corpus well past their steps' time
+    (docs/speed.md) and delayed ``model.fit`` returning in the synthetic benchmark
+    (docs/synthetic.md). Our pipelines slice, pad and gather, far too little to need
     tuning; with the tuner off, AUTOTUNE parallelism means one call per core (at
     most 16).
     """

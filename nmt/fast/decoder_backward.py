@@ -101,10 +101,10 @@ def unroll_backward(
 def _scores_backward(keys, query, d_scores, v, d_keys, d_v):
     """One step of the attention scores' backward pass.
 
-    Plain TensorFlow ops. As one XLA function per step it took 22-27 ms over 20 steps
-    on a 2-core AVX2 CPU against 11-13 ms as these ops, though in the whole training
-    step the two were even there (0.522 and 0.519 s) and XLA had been the faster on an
-    AVX-512 CPU; without it the first step compiles about 0.3 s sooner (docs/speed.md).
+    Plain TensorFlow ops. As one XLA function per step it was slower in isolation on
+    an AVX2 CPU, though even in the whole training step there, and had been the faster
+    on an AVX-512 CPU; without it the first step compiles sooner (docs/speed.md, "The
+    attention scores' backward as plain ops").
 
     ``tanh(keys + query)`` is recomputed, ``(b, s, a)``. Its gradient is
     ``v * d_scores * (1 - hidden²)``; summed over s for the query the "1" drops out

@@ -24,12 +24,13 @@ _YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 def set_tensorflow_flags() -> None:
     """Set the flags unless the user has; they do nothing once TensorFlow is loaded."""
     # TensorFlow turns its oneDNN CPU kernels on by default only on x86 CPUs with
-    # AVX-512 VNNI/BF16 or AMX; on an AVX2-only CPU they made training faster too.
-    # Other CPUs were not measured. 0 opts out.
+    # AVX-512 VNNI/BF16 or AMX; on an AVX2-only CPU they made training faster too
+    # (docs/speed.md). Other CPUs were not measured. 0 opts out.
     if X86:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     # The BFC allocator keeps freed CPU memory for the next tensors instead of handing
-    # it back: far fewer page faults and a faster step at the same peak memory.
+    # it back: far fewer page faults and a faster step at the same peak memory
+    # (docs/speed.md, "BFC allocator").
     os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
     xla_flags = os.environ.get("XLA_FLAGS", "")
     if _tensorflow_version() >= (2, 21) and _YNN_FLAG not in xla_flags:

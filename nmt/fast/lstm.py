@@ -2,8 +2,8 @@
 
 On CPU, ``keras.layers.LSTM`` runs its cell in a ``tf.while_loop`` and lets TensorFlow
 differentiate it. Each step of that backward pass multiplies by the transposed input
-and recurrent kernels (``matmul(..., transpose_b=True)``), which ran about 3x slower
-on an AVX-512 CPU with oneDNN (and 3-5x with Eigen on AVX2) than other layouts, and computes
+and recurrent kernels (``matmul(..., transpose_b=True)``), which ran much slower than
+other layouts (with oneDNN on an AVX-512 CPU, and with Eigen on AVX2), and computes
 each weight gradient as one small matmul per step (docs/speed.md). ``run`` computes
 the same function with the layer's own variables, written like the decoder's loop:
 

@@ -12,10 +12,10 @@ class FusedAdam(keras.optimizers.Adam):
     Keras's ``update_step`` is about ten ops per weight, each a pass over it; TensorFlow's
     ``ResourceApplyAdam`` does the same arithmetic (``m += (g - m)(1 - β1)``,
     ``v += (g² - v)(1 - β2)``, ``w -= α·m / (√v + ε)`` with
-    ``α = lr·√(1 - β2ᵗ) / (1 - β1ᵗ)``) in one multi-threaded pass. For the 11.7 M weights
-    of the reference model on a 2-core AVX2 CPU the whole update took 16.3 ms, against
-    17.2–20.6 ms for Keras's under XLA and 28 ms without, and compiled in 0.27 s against
-    1.7 s under XLA (docs/speed.md).
+    ``α = lr·√(1 - β2ᵗ) / (1 - β1ᵗ)``) in one multi-threaded pass. For the reference
+    model on an AVX2 CPU the whole update was faster than Keras's under XLA and much
+    faster than Keras's without it, and it compiles far sooner than under XLA
+    (docs/speed.md, "Adam as one kernel per weight").
 
     Everything else is the base class's: its variables (so checkpoints are unchanged),
     the learning rate and its schedule, and gradient clipping, which the base class
@@ -31,8 +31,8 @@ class FusedAdam(keras.optimizers.Adam):
         """Keras's clipping, with the global norm from ``tf.nn.l2_loss``.
 
         Keras squares every gradient into a new tensor before summing it;
-        ``l2_loss`` reduces in the same pass. In the reference model's step that was
-        0.481 against 0.490 s (median of 25, alternated in one process).
+        ``l2_loss`` reduces in the same pass, which made the reference model's step a
+        little faster (docs/speed.md, "Adam as one kernel per weight").
         """
         if not self.global_clipnorm or self.global_clipnorm <= 0 or self.clipnorm:
             return super()._clip_gradients(grads)

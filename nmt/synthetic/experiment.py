@@ -194,8 +194,8 @@ def datasets(x, y, config: SyntheticConfig) -> tuple[tf.data.Dataset, tf.data.Da
     """Training batches, reshuffled each epoch, and validation batches: the last
     ``validation_split`` of the samples, as Keras' ``validation_split`` would take.
 
-    Not Keras' own array adapter, whose autotuned iterators could hold ``fit`` for
-    up to 20 s after its last epoch (``nmt.data.tfdata.untuned``).
+    Not Keras' own array adapter, whose autotuned iterators could hold ``fit`` long
+    after its last epoch (``nmt.data.tfdata.untuned``; docs/synthetic.md).
     """
     n_train = len(x) - validation_count(len(x), config.validation_split)
     x_train, y_train = tf.constant(x[:n_train]), tf.constant(y[:n_train])

@@ -57,8 +57,8 @@ class Steps:
         self._loss = tf.function(masked_loss, jit_compile=True)
         self._train_loss, self._eval_loss = self._slice_train_loss, self._slice_eval_loss
         if streams > 1:
-            # One trace for every slice: traced once per slice, the model's graph made
-            # the first step about 1 s longer (docs/speed.md).
+            # One trace for every slice: tracing the model's graph once per slice made
+            # the first step markedly longer (docs/speed.md, "CPU streams").
             self._train_loss, self._eval_loss = (
                 compile_step(fn, BATCH_SPEC)
                 for fn in (self._slice_train_loss, self._slice_eval_loss)
@@ -155,8 +155,8 @@ class Steps:
 def compile_step(fn, signature, jit_compile=False):
     """A step's ``tf.function``: traced once for every batch shape (``signature``), and
     without AutoGraph, since the model and trainer write their loops and conditions as
-    TensorFlow ops already; converting every function they call took about 0.5 s of
-    the first step's trace (docs/speed.md)."""
+    TensorFlow ops already; converting every function they call made a sizeable part
+    of the first step's trace (docs/speed.md, "Steps traced without AutoGraph")."""
     return tf.function(fn, input_signature=signature, jit_compile=jit_compile, autograph=False)
 
 

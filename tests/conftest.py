@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny random Seq2Seq and right-padded id batches."""
+"""Shared fixtures: a tiny random Seq2Seq and right-padded id batches; the test order."""
 
 # First: nmt sets TensorFlow's environment, which only counts before TensorFlow loads,
 # so the tests run the kernels users get.
@@ -18,6 +18,23 @@ from nmt.model.seq2seq import Seq2Seq
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices("CPU")[0], [tf.config.LogicalDeviceConfiguration()] * 2
 )
+# Then TensorFlow starts, with its default thread counts, whichever test comes first:
+# a test that trains in this process (nmt train's entry point, train_translator) would
+# otherwise fix them for every later test of the session when it happens to come first
+# (nmt.fast.cpu_streams), and tests that read them would depend on the order.
+tf.constant(0.0)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests marked ``slow`` (those that start processes of their own) run first.
+
+    Under ``pytest-xdist`` each worker keeps a couple of tests queued until the end, so
+    the run ends with whatever came last: long tests there leave one core idle while
+    the other finishes them. Short ones last even the workers out. The sort is stable:
+    otherwise the order is the files' own.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
 
 TINY_PAIRS = [
     ("Artificial Intelligence", "인공 지능"),
@@ -141,4 +158,21 @@ def tiny_model_dir(tmp_path_factory):
         model_checkpoint(model), path / modeldir.BEST_DIR, max_to_keep=1
     )
     manager.save()
+    return path
+
+
+@pytest.fixture(scope="session")
+def exported_model_dir(tiny_model_dir, tmp_path_factory):
+    """``tiny_model_dir`` with its SavedModel exported, as ``nmt export`` leaves it.
+
+    Exporting traces every search, which takes seconds: done once. Do not modify it,
+    copy it.
+    """
+    import shutil
+
+    from nmt.decoding.export import export_model
+
+    path = tmp_path_factory.mktemp("exported") / "model"
+    shutil.copytree(tiny_model_dir, path)
+    export_model(path)
     return path

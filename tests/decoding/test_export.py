@@ -50,11 +50,9 @@ print(json.dumps(results, default=lambda b: b.decode("utf-8", "backslashreplace"
 
 
 @pytest.fixture(scope="module")
-def model_dir(tiny_model_dir, tmp_path_factory):
-    path = tmp_path_factory.mktemp("export") / "model"
-    shutil.copytree(tiny_model_dir, path)
-    export_model(path)
-    return path
+def model_dir(exported_model_dir):
+    """The tiny model directory with its export (conftest.py); tests copy it to change it."""
+    return exported_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +79,7 @@ def assert_same_outputs(got: dict, expected: dict) -> None:
             assert got[key] == expected[key], key
 
 
+@pytest.mark.slow
 def test_savedmodel_needs_only_tensorflow_and_text(model_dir, translator):
     result = subprocess.run(
         [sys.executable, "-c", LOAD_AND_TRANSLATE, str(model_dir / EXPORT_DIR),

@@ -151,7 +151,7 @@ def test_import_and_plot_leave_rcparams_unchanged_in_a_fresh_process():
         "figure.canvas.draw()\n"
         "assert dict(matplotlib.rcParams) == before, 'plotting changed rcParams'\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 def test_mismatched_shapes_raise():

@@ -1,17 +1,22 @@
 """`nmt train` on text it did not write: real Korean news, and corpora built to break it.
 
 Each case either trains or stops with one `nmt: error:` line; none shows a traceback.
-The model is small so that the cases test the data path, not the optimiser.
+The model is small so that the cases test the data path, not the optimiser. They run
+`nmt`'s entry point in the test's own process (test_cli.py runs it as a command): an
+exception escaping it, which a user would see as a traceback, fails the test.
 """
 
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import write_corpus_dir
-from test_cli import assert_one_line_error, nmt
+from test_cli import assert_one_line_error
 
-NEWS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ko-en-news"
+from nmt.cli import main
+
+NEWS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "ko-en-news"
 SMALL = [
     "--set", "model.embedding_dim=16", "--set", "model.units=32",
     "--set", "model.attention_units=16", "--set", "model.readout_dim=16",
@@ -19,8 +24,17 @@ SMALL = [
 ]  # fmt: skip
 
 
-def train(corpus, out, *extra):
-    return nmt("train", "--corpus", corpus, "--out", out, "--epochs", 1, *SMALL, *extra)
+@pytest.fixture
+def train(capsys):
+    """``train(corpus, out, *extra)``: ``nmt train`` for one epoch; its status and stderr."""
+
+    def run(corpus, out, *extra):
+        capsys.readouterr()
+        args = ["train", "--corpus", corpus, "--out", out, "--epochs", 1, *SMALL, *extra]
+        returncode = main([str(arg) for arg in args])
+        return SimpleNamespace(returncode=returncode, stderr=capsys.readouterr().err)
+
+    return run
 
 
 def assert_trained(result):
@@ -30,7 +44,7 @@ def assert_trained(result):
 
 
 @pytest.mark.skipif(not NEWS.is_dir(), reason=f"shared corpora not found at {NEWS}")
-def test_one_epoch_on_korean_news(tmp_path):
+def test_one_epoch_on_korean_news(tmp_path, train):
     result = train(NEWS, tmp_path / "m")
     assert_trained(result)
     # More distinct syllables (1,152) than the old fixed 1,000-piece vocabulary.
@@ -39,12 +53,12 @@ def test_one_epoch_on_korean_news(tmp_path):
     assert tgt_size > 1152 and src_size > 260
 
 
-def test_target_side_of_one_repeated_syllable(tmp_path):
+def test_target_side_of_one_repeated_syllable(tmp_path, train):
     pairs = [(f"sentence number {i}", "가" * (1 + i % 7)) for i in range(60)]
     assert_trained(train(write_corpus_dir(tmp_path / "c", pairs), tmp_path / "m"))
 
 
-def test_a_single_pair(tmp_path):
+def test_a_single_pair(tmp_path, train):
     corpus = tmp_path / "one.tsv"
     corpus.write_text("Thank you.\t감사합니다.\n", encoding="utf-8")
     assert_one_line_error(train(corpus, tmp_path / "m"), "at least 2")
@@ -53,7 +67,7 @@ def test_a_single_pair(tmp_path):
     assert_trained(train(write_corpus_dir(tmp_path / "c", pairs), tmp_path / "m2"))
 
 
-def test_twenty_thousand_distinct_characters(tmp_path):
+def test_twenty_thousand_distinct_characters(tmp_path, train):
     rng = random.Random(0)
     chars = [chr(c) for c in rng.sample(range(0x4E00, 0x9FFF), 20_000)]
     rng.shuffle(chars)
@@ -66,7 +80,7 @@ def test_twenty_thousand_distinct_characters(tmp_path):
         assert_trained(result)
 
 
-def test_explicit_vocabulary_below_the_minimum(tmp_path):
+def test_explicit_vocabulary_below_the_minimum(tmp_path, train):
     pairs = [(f"line {i}", chr(0xAC00 + i)) for i in range(400)]
     result = train(
         write_corpus_dir(tmp_path / "c", pairs), tmp_path / "m", "--set", "model.tgt_vocab_size=300"

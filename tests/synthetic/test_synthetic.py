@@ -16,7 +16,7 @@ from nmt.synthetic.config import VARIANTS, SyntheticConfig, check
 from nmt.synthetic.experiment import SyntheticResult
 from nmt.synthetic.figure import attention_figure
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "synthetic.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "synthetic.py"
 # Small but reliable: a larger step than the default makes a few thousand samples enough.
 SMALL = SyntheticConfig(samples=4000, epochs=3, batch_size=64, learning_rate=1e-2, seed=0)
 

@@ -18,7 +18,7 @@ from nmt.data.tokenizer import (
 from nmt.errors import NmtError
 
 # Real English-Korean text beside the repository (see its README); absent elsewhere.
-NEWS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "ko-en-news"
+NEWS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "ko-en-news"
 
 KOREAN = ["인공 지능", "기계 학습", "저는 학생입니다.", "역은 어디에 있어요?", "감사합니다."] * 20
 

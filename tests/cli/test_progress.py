@@ -4,7 +4,6 @@ import io
 import json
 import os
 import re
-import shutil
 import signal
 
 import numpy as np
@@ -16,7 +15,6 @@ from nmt import progress
 from nmt.cli import main
 from nmt.config import Config, DataConfig
 from nmt.data.pipeline import Encoded, batch_count, batches
-from nmt.decoding.export import export_model
 from nmt.decoding.translator import Translator
 from nmt.errors import Interrupted
 from nmt.progress import progress_bar
@@ -160,12 +158,10 @@ def test_evaluate_command_draws_a_bar_on_a_terminal_only(tiny_model_dir, tmp_pat
 
 
 def test_translate_command_over_stdin_draws_a_bar_on_a_terminal_only(
-    tiny_model_dir, tmp_path, capsys, monkeypatch
+    exported_model_dir, capsys, monkeypatch
 ):
     # Through the exported translator, which takes the same progress callback.
-    model = tmp_path / "model"
-    shutil.copytree(tiny_model_dir, model)
-    export_model(model)
+    model = exported_model_dir
     lines = [en for en, _ in TINY_PAIRS] * 3
     args = ["translate", "--model", str(model)]
     monkeypatch.setattr("sys.stdin", io.StringIO("".join(s + "\n" for s in lines)))

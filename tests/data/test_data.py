@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "en-ko"
+DATA = Path(__file__).resolve().parents[2] / "data" / "en-ko"
 SPLITS = ("train", "dev", "test")
 SIDES = {"english": 0, "korean": 1}
 

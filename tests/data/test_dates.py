@@ -20,7 +20,7 @@ from nmt.data.dates import (
 )
 from nmt.errors import NmtError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KOREAN = re.compile(r"(\d{4})년 (\d{1,2})월 (\d{1,2})일(?: (\S+))?")
 MONTHS = [datetime.date(2000, m, 1).strftime("%B") for m in range(1, 13)]
 WEEKDAYS = [datetime.date(2024, 1, d).strftime("%A") for d in range(1, 8)]  # Monday first

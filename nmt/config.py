@@ -47,6 +47,13 @@ class ModelConfig:
     bidirectional: bool = False
     dropout: float = 0.1
     readout_dim: int = 128
+    # Whole input tokens (their embeddings) dropped in training, on both sides; BOS,
+    # EOS and padding never are.
+    word_dropout: float = 0.0
+    # The output projection is the target embedding matrix (needs readout_dim ==
+    # embedding_dim): one table of v x e parameters fewer to learn from little data.
+    tie_embeddings: bool = False
+    layer_norm: bool = False  # layer-normalised LSTMs (Ba et al. 2016) in encoder and decoder
 
 
 @dataclass
@@ -59,6 +66,10 @@ class DataConfig:
     max_tgt_len: int = 128
     long_pairs: str = "drop"  # "drop" or "truncate" pairs over the maximum lengths
     batch_size: int = 64
+    # Above 0: batches hold about this many tokens (source or target, whichever is
+    # longer, padding included) instead of batch_size sentences, so short sentences
+    # come in larger batches than long ones.
+    batch_tokens: int = 0
     bucket_width: int = 8  # batches hold sentences of similar length, padded to a multiple
     dev_fraction: float = 0.05  # held out when the corpus has no dev split
     # Characters covered by pieces of their own; SentencePiece spells the rarest rest
@@ -172,8 +183,16 @@ class Config:
             raise NmtError(
                 f"data.character_coverage must be in [0.98, 1], got {d.character_coverage}"
             )
-        if not 0.0 <= m.dropout < 1.0:
-            raise NmtError(f"model.dropout must be in [0, 1), got {m.dropout}")
+        for name in ("dropout", "word_dropout"):
+            if not 0.0 <= getattr(m, name) < 1.0:
+                raise NmtError(f"model.{name} must be in [0, 1), got {getattr(m, name)}")
+        if m.tie_embeddings and m.readout_dim != m.embedding_dim:
+            raise NmtError(
+                f"model.tie_embeddings needs model.readout_dim == model.embedding_dim, got "
+                f"{m.readout_dim} and {m.embedding_dim}"
+            )
+        if d.batch_tokens < 0:
+            raise NmtError(f"data.batch_tokens must be >= 0 (0: batch_size), got {d.batch_tokens}")
         if m.bidirectional and m.units % 2:
             raise NmtError(f"model.units must be even with model.bidirectional, got {m.units}")
         if d.long_pairs not in ("drop", "truncate"):
@@ -238,6 +257,10 @@ def _assign(section: Any, section_name: str, name: str, value: Any, source: str)
 def load_config(path: str | os.PathLike) -> Config:
     """Read a JSON config file (a full snapshot or any subset of sections)."""
     path = Path(path)
+    return Config.from_dict(read_object(path), source=str(path))
+
+
+def read_object(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -250,26 +273,9 @@ def load_config(path: str | os.PathLike) -> Config:
         raise NmtError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg}") from None
     if not isinstance(data, dict):
         raise NmtError(f"{path}: expected a JSON object")
-    return Config.from_dict(data, source=str(path))
+    return data
 
 
 def save_config(config: Config, model_dir: str | os.PathLike) -> None:
     text = json.dumps(config.to_dict(), indent=2, ensure_ascii=False) + "\n"
     atomic_write(Path(model_dir) / CONFIG_FILE, text)
-
-
-def load_model_config(model_dir: str | os.PathLike) -> Config:
-    """Read the snapshot a trained model directory holds, with a clear error if it cannot."""
-    model_dir = Path(model_dir)
-    if not model_dir.is_dir():
-        raise NmtError(f"no such model directory: {model_dir}")
-    path = model_dir / CONFIG_FILE
-    if not path.is_file():
-        raise NmtError(f"{model_dir} is not an nmt model directory: {CONFIG_FILE} is missing")
-    config = load_config(path)
-    if config.version != FORMAT_VERSION:
-        raise NmtError(
-            f"{path}: model format version {config.version} is not supported by this nmt "
-            f"(expects {FORMAT_VERSION}); retrain or use a matching nmt release"
-        )
-    return config

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from nmt.config import CONFIG_FILE, Config, load_model_config
+from nmt.config import CONFIG_FILE, FORMAT_VERSION, Config, read_object
 from nmt.data.tokenizer import Tokenizer
 from nmt.errors import NmtError
 from nmt.model.seq2seq import Seq2Seq, build_model, model_checkpoint
@@ -126,3 +126,32 @@ def load(model_dir: str | Path) -> tuple[Config, Seq2Seq, Tokenizer, Tokenizer]:
             f"{config.model.src_vocab_size}/{config.model.tgt_vocab_size})"
         )
     return config, load_model(model_dir, config), src, tgt
+
+
+# Model settings added after FORMAT_VERSION 1 and the value that reproduces the model
+# a snapshot without them describes: a model directory written before them loads as it
+# was trained, whatever today's defaults are.
+LEGACY_MODEL_FIELDS = {"word_dropout": 0.0, "tie_embeddings": False, "layer_norm": False}
+LEGACY_DATA_FIELDS = {"batch_tokens": 0}
+
+
+def load_model_config(model_dir: str | Path) -> Config:
+    """Read the snapshot a trained model directory holds, with a clear error if it cannot."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise NmtError(f"no such model directory: {model_dir}")
+    path = model_dir / CONFIG_FILE
+    if not path.is_file():
+        raise NmtError(f"{model_dir} is not an nmt model directory: {CONFIG_FILE} is missing")
+    data = read_object(path)
+    # Fields a snapshot lacks take the value it was written under, not today's default.
+    for section, legacy in (("model", LEGACY_MODEL_FIELDS), ("data", LEGACY_DATA_FIELDS)):
+        if isinstance(data.get(section), dict):
+            data[section] = {**legacy, **data[section]}
+    config = Config.from_dict(data, source=str(path))
+    if config.version != FORMAT_VERSION:
+        raise NmtError(
+            f"{path}: model format version {config.version} is not supported by this nmt "
+            f"(expects {FORMAT_VERSION}); retrain or use a matching nmt release"
+        )
+    return config

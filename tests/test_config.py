@@ -2,9 +2,10 @@ import json
 
 import pytest
 
-from nmt.config import Config, load_config, load_model_config, save_config
+from nmt.config import Config, load_config, save_config
 from nmt.errors import NmtError
 from nmt.files import atomic_write
+from nmt.modeldir import load_model_config
 
 
 def test_defaults_validate():
@@ -52,6 +53,9 @@ def test_bad_overrides(assignment, message):
         ("decode.n_best=2", r"decode.n_best \(2\) cannot exceed decode.beam_size \(1\)"),
         ("decode.length_penalty=-0.5", "decode.length_penalty must be >= 0"),
         ('train.early_stop_metric="ter"', "train.early_stop_metric must be one of"),
+        ("model.word_dropout=1", r"model.word_dropout must be in \[0, 1\), got 1.0"),
+        ("model.word_dropout=-0.1", "model.word_dropout"),
+        ("data.batch_tokens=-5", "data.batch_tokens must be >= 0"),
     ],
 )
 def test_validation(assignment, message):
@@ -87,3 +91,32 @@ def test_atomic_write_gives_the_mode_open_would(tmp_path):
     assert (tmp_path / "a.json").read_text() == "{}"
     assert (tmp_path / "a.json").stat().st_mode == (tmp_path / "b.json").stat().st_mode
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.json"]  # no leftovers
+
+
+def test_tied_embeddings_need_equal_sizes():
+    config = Config().override(
+        ["model.tie_embeddings=true", "model.readout_dim=64", "model.embedding_dim=32"]
+    )
+    with pytest.raises(NmtError, match="readout_dim == model.embedding_dim, got 64 and 32"):
+        config.validate()
+    config.model.readout_dim = 32
+    config.validate()
+
+
+def test_a_snapshot_without_newer_fields_loads_as_it_was_trained(tmp_path):
+    """A model directory written before a field existed keeps its behaviour, whatever
+    today's default for that field is."""
+    snapshot = Config().to_dict()
+    added = {"model": ("word_dropout", "tie_embeddings", "layer_norm"), "data": ("batch_tokens",)}
+    for section, names in added.items():
+        for name in names:
+            del snapshot[section][name]
+    (tmp_path / "config.json").write_text(json.dumps(snapshot))
+    config = load_model_config(tmp_path)
+    assert config.model.word_dropout == 0.0
+    assert config.model.tie_embeddings is False and config.model.layer_norm is False
+    assert config.data.batch_tokens == 0
+    # Written now, the fields are kept as written.
+    save_config(Config().override(["model.layer_norm=true", "data.batch_tokens=900"]), tmp_path)
+    config = load_model_config(tmp_path)
+    assert config.model.layer_norm is True and config.data.batch_tokens == 900

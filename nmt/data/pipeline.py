@@ -94,7 +94,7 @@ def batches(
     ds = ds.bucket_by_sequence_length(
         element_length_func=lambda s, ti, to: tf.maximum(tf.size(s), tf.size(to)),
         bucket_boundaries=boundaries,
-        bucket_batch_sizes=[config.batch_size] * (len(boundaries) + 1),
+        bucket_batch_sizes=bucket_batch_sizes(config),
         pad_to_bucket_boundary=False,
     )
     ds = ds.map(lambda *x: _pad_to_multiple(x, width), num_parallel_calls=AUTOTUNE)
@@ -126,7 +126,18 @@ def batch_count(data: Encoded, config: DataConfig) -> int:
     lengths = np.maximum(data.src.row_lengths().numpy(), data.tgt.row_lengths().numpy())
     buckets = np.searchsorted(_bucket_boundaries(config), lengths, side="right")
     sizes = np.bincount(buckets)
-    return int(np.sum(-(-sizes // config.batch_size)))
+    per_batch = np.asarray(bucket_batch_sizes(config))[: len(sizes)]
+    return int(np.sum(-(-sizes // per_batch)))
+
+
+def bucket_batch_sizes(config: DataConfig) -> list[int]:
+    """Sentences per batch in each bucket: ``batch_size``, or with ``batch_tokens`` as
+    many as fit that many tokens at the bucket's longest length (at least one)."""
+    buckets = len(_bucket_boundaries(config)) + 1
+    if not config.batch_tokens:
+        return [config.batch_size] * buckets
+    longest = [config.bucket_width * (i + 1) for i in range(buckets)]
+    return [max(1, config.batch_tokens // length) for length in longest]
 
 
 def _bucket_boundaries(config: DataConfig) -> list[int]:

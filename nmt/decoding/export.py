@@ -28,7 +28,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from nmt import modeldir
-from nmt.config import CONFIG_FILE, Config, load_model_config
+from nmt.config import CONFIG_FILE, Config
 from nmt.decoding.translation import Translation
 from nmt.decoding.translator import TEXT_SPEC, Translator, translate_texts
 from nmt.model.seq2seq import weight_map
@@ -119,7 +119,7 @@ def load_translator(model_dir: str | Path) -> Translator | ExportedTranslator:
 
     Loading the export skips building the Keras model and tracing the search.
     """
-    config = load_model_config(model_dir)
+    config = modeldir.load_model_config(model_dir)
     if is_current(model_dir):
         return ExportedTranslator(Path(model_dir) / modeldir.EXPORT_DIR, config)
     return Translator.load(model_dir)

@@ -11,9 +11,9 @@ work is (docs/speed.md has the measurements):
 - training differentiates the loop with ``nmt.fast.decoder_backward`` instead of
   TensorFlow's gradient of ``tf.scan``.
 
-``supports`` says when this is exactly the plain decoder: float32, and no GPU (there
-the plain step with TensorFlow's gradient runs). ``tests/fast/`` checks outputs and
-gradients against the plain path.
+``supports`` says when this is exactly the plain decoder: float32, no layer
+normalisation, and no GPU (there the plain step with TensorFlow's gradient runs).
+``tests/fast/`` checks outputs and gradients against the plain path.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ class Trace(NamedTuple):
 def supports(decoder) -> bool:
     """Whether these loops compute exactly what the plain decoder does here."""
     return (
-        decoder.compute_dtype == "float32"
+        not decoder.layer_norm
+        and decoder.compute_dtype == "float32"
         and decoder.variable_dtype == "float32"
         and not tf.config.list_logical_devices("GPU")
     )

@@ -11,6 +11,8 @@ from keras import ops
 from nmt.model.attention import AdditiveAttention
 from nmt.model.encoder import embedding_init
 from nmt.model.loops import PLAIN, Loops
+from nmt.model.lstm_cell import lstm_bias, lstm_update
+from nmt.model.word_dropout import WordDropout
 
 
 class Memory(NamedTuple):
@@ -35,7 +37,10 @@ class Decoder(keras.layers.Layer):
 
         context_t, s_t = attention(query=h_{t-1}, values=y)
         h_t, cell_t    = LSTM([embed(y_{t-1}); context_t], (h_{t-1}, cell_{t-1}))
-        logits_t       = W_v · tanh(W_r · [h_t; context_t])
+        logits_t       = W_v · tanh(W_r · [h_t; context_t]) + b_v
+
+    (with ``tie_embeddings``, ``W_v`` is the target embedding matrix; with ``layer_norm``,
+    the LSTM is the layer-normalised one of ``nmt.model.lstm_cell``).
 
     ``step`` is the one definition of this recurrence: teacher-forced training
     (``unroll``) and step-by-step decoding (``decode_step``) both run it. The LSTM is
@@ -56,6 +61,10 @@ class Decoder(keras.layers.Layer):
         context_dim: Size of the encoder outputs (the context vector).
         readout_dim: Size of the readout layer.
         dropout: Dropout on embeddings and on ``[h_t; context_t]``.
+        word_dropout: Probability of dropping a whole input token in training.
+        tie_embeddings: Project onto the vocabulary with the embedding matrix
+            (``readout_dim`` must equal ``embedding_dim``).
+        layer_norm: Layer-normalise the LSTM's input and recurrent products and cell.
 
     Call arguments:
         ids: ``(b, t)`` int — teacher-forced inputs ``BOS y_1 .. y_{t-1}``.
@@ -77,6 +86,9 @@ class Decoder(keras.layers.Layer):
         context_dim: int,
         readout_dim: int,
         dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        tie_embeddings: bool = False,
+        layer_norm: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -87,20 +99,45 @@ class Decoder(keras.layers.Layer):
         self.context_dim = context_dim
         self.readout_dim = readout_dim
         self.dropout = dropout
+        self.word_dropout = word_dropout
+        self.tie_embeddings = tie_embeddings
+        self.layer_norm = layer_norm
+        # Tied, the table is also the output projection: entries of size e^-1/2 keep the
+        # first logits near uniform, and inputs are scaled back up to unit variance.
+        init = keras.initializers.RandomNormal(stddev=embedding_dim**-0.5)
         self.embedding = keras.layers.Embedding(
-            vocab_size, embedding_dim, embeddings_initializer=embedding_init(), name="embedding"
+            vocab_size,
+            embedding_dim,
+            embeddings_initializer=init if tie_embeddings else embedding_init(),
+            name="embedding",
         )
+        self.input_scale = embedding_dim**0.5 if tie_embeddings else 1.0
         self.attention = AdditiveAttention(attention_units, name="attention")
         self.dropout_layer = keras.layers.Dropout(dropout)
+        self.word_dropout_layer = WordDropout(word_dropout)
         self.readout = keras.layers.Dense(readout_dim, activation="tanh", name="readout")
-        self.projection = keras.layers.Dense(vocab_size, name="projection")
+        if not tie_embeddings:
+            self.projection = keras.layers.Dense(vocab_size, name="projection")
+        if layer_norm:
+            self.norm_input = keras.layers.LayerNormalization(name="norm_input")
+            self.norm_recurrent = keras.layers.LayerNormalization(name="norm_recurrent")
+            self.norm_cell = keras.layers.LayerNormalization(name="norm_cell")
 
     def build(self, ids_shape=None, *args, **kwargs):
         u = self.units
         self.embedding.build((None, None))
         self.attention.build_for(query_dim=u, value_dim=self.context_dim)
         self.readout.build((None, None, u + self.context_dim))
-        self.projection.build((None, None, self.readout_dim))
+        if self.tie_embeddings:
+            self.output_bias = self.add_weight(
+                shape=(self.vocab_size,), initializer="zeros", name="output_bias"
+            )
+        else:
+            self.projection.build((None, None, self.readout_dim))
+        if self.layer_norm:
+            for norm in (self.norm_input, self.norm_recurrent):
+                norm.build((None, 4 * u))
+            self.norm_cell.build((None, u))
         # The LSTM's input matrix in three parts; gate order i, f, g, o as in Keras.
         self.input_kernel = self.add_weight(
             shape=(self.embedding_dim, 4 * u), initializer="glorot_uniform", name="input_kernel"
@@ -111,7 +148,7 @@ class Decoder(keras.layers.Layer):
         self.recurrent_kernel = self.add_weight(
             shape=(u, 4 * u), initializer="orthogonal", name="recurrent_kernel"
         )  # W_h
-        self.bias = self.add_weight(shape=(4 * u,), initializer=_lstm_bias(u), name="bias")
+        self.bias = self.add_weight(shape=(4 * u,), initializer=lstm_bias(u), name="bias")
 
     def memory(self, values, mask) -> Memory:
         """Project the attention keys once per source batch."""
@@ -119,7 +156,11 @@ class Decoder(keras.layers.Layer):
 
     def embed(self, ids, training=False):
         """``(b, ...)`` ids -> ``(b, ..., e)``: the input tokens' embeddings, after dropout."""
-        return self.dropout_layer(self.embedding(ids), training=training)
+        embedded = self.embedding(ids)
+        if self.tie_embeddings:
+            embedded = embedded * ops.cast(self.input_scale, embedded.dtype)
+        embedded = self.word_dropout_layer(embedded, ids, training=training)
+        return self.dropout_layer(embedded, training=training)
 
     def step(self, x, state: State, memory: Memory):
         """One decoding step.
@@ -140,10 +181,13 @@ class Decoder(keras.layers.Layer):
             self._cast(v)
             for v in (self.input_kernel, self.context_kernel, self.recurrent_kernel, self.bias)
         )
-        z = ops.matmul(x, w_in) + ops.matmul(context, w_ctx) + ops.matmul(state.h, w_h) + b
-        i, f, g, o = ops.split(z, 4, axis=-1)
-        cell = ops.sigmoid(f) * state.cell + ops.sigmoid(i) * ops.tanh(g)
-        h = ops.sigmoid(o) * ops.tanh(cell)
+        x_part = ops.matmul(x, w_in) + ops.matmul(context, w_ctx)
+        h_part = ops.matmul(state.h, w_h)
+        if not self.layer_norm:
+            h, cell = lstm_update(x_part + h_part + b, state.cell)
+        else:
+            z = self.norm_input(x_part) + self.norm_recurrent(h_part) + b
+            h, cell = lstm_update(z, state.cell, self.norm_cell)
         return State(h, cell), context, weights
 
     def unroll(self, embedded, state: State, memory: Memory):
@@ -172,7 +216,11 @@ class Decoder(keras.layers.Layer):
         """``(b, t, u)``, ``(b, t, u_ctx)`` -> ``(b, t, v)``; also works without the t axis."""
         features = ops.concatenate([hs, ops.cast(contexts, hs.dtype)], axis=-1)
         features = self.dropout_layer(features, training=training)
-        return self.projection(self.readout(features))
+        readout = self.readout(features)
+        if not self.tie_embeddings:
+            return self.projection(readout)
+        table = ops.cast(self.embedding.embeddings, readout.dtype)
+        return ops.matmul(readout, ops.transpose(table)) + self._cast(self.output_bias)
 
     def call(self, ids, state, memory, training=False, loops: Loops = PLAIN):
         embedded = self.embed(ids, training=training)
@@ -201,15 +249,9 @@ class Decoder(keras.layers.Layer):
                 "context_dim": self.context_dim,
                 "readout_dim": self.readout_dim,
                 "dropout": self.dropout,
+                "word_dropout": self.word_dropout,
+                "tie_embeddings": self.tie_embeddings,
+                "layer_norm": self.layer_norm,
             }
         )
         return config
-
-
-def _lstm_bias(units: int):
-    """Zeros with the forget gate at 1, as Keras's ``unit_forget_bias`` does."""
-
-    def initializer(shape, dtype=None):
-        return ops.concatenate([ops.zeros((units,)), ops.ones((units,)), ops.zeros((2 * units,))])
-
-    return initializer

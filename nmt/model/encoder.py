@@ -7,6 +7,8 @@ from keras import ops
 
 from nmt.constants import PAD_ID
 from nmt.model.loops import PLAIN, Loops
+from nmt.model.lstm_cell import LayerNormLSTMCell
+from nmt.model.word_dropout import WordDropout
 
 
 # Unit-variance embeddings (PyTorch's default) instead of Keras's uniform(+-0.05):
@@ -34,6 +36,9 @@ class Encoder(keras.layers.Layer):
         layers: Number of stacked LSTM layers.
         bidirectional: Read the source in both directions.
         dropout: Dropout rate on embeddings and between layers.
+        word_dropout: Probability of dropping a whole source token in training.
+        layer_norm: Layer-normalised LSTMs (``nmt.model.lstm_cell``), which cuDNN
+            does not run.
 
     Call arguments:
         ids: ``(b, s)`` int — source ids, 0 for padding.
@@ -53,6 +58,8 @@ class Encoder(keras.layers.Layer):
         layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
+        word_dropout: float = 0.0,
+        layer_norm: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -62,6 +69,9 @@ class Encoder(keras.layers.Layer):
         self.layers = layers
         self.bidirectional = bidirectional
         self.dropout = dropout
+        self.word_dropout = word_dropout
+        self.layer_norm = layer_norm
+        self.word_dropout_layer = WordDropout(word_dropout)
         self.embedding = keras.layers.Embedding(
             vocab_size, embedding_dim, embeddings_initializer=embedding_init(), name="embedding"
         )
@@ -69,9 +79,17 @@ class Encoder(keras.layers.Layer):
         self.rnns = []
         for i in range(layers):
             size = units // 2 if bidirectional else units
-            rnn = keras.layers.LSTM(
-                size, return_sequences=True, return_state=True, name=f"lstm_{i}"
-            )
+            if layer_norm:
+                rnn = keras.layers.RNN(
+                    LayerNormLSTMCell(size, name="cell"),
+                    return_sequences=True,
+                    return_state=True,
+                    name=f"lstm_{i}",
+                )
+            else:
+                rnn = keras.layers.LSTM(
+                    size, return_sequences=True, return_state=True, name=f"lstm_{i}"
+                )
             if bidirectional:
                 rnn = keras.layers.Bidirectional(rnn, name=f"bilstm_{i}")
             self.rnns.append(rnn)
@@ -85,7 +103,8 @@ class Encoder(keras.layers.Layer):
 
     def call(self, ids, training=False, loops: Loops = PLAIN):
         mask = ops.not_equal(ids, PAD_ID)
-        x = self.dropout_layer(self.embedding(ids), training=training)
+        x = self.word_dropout_layer(self.embedding(ids), ids, training=training)
+        x = self.dropout_layer(x, training=training)
         for i, rnn in enumerate(self.rnns):
             if i:
                 x = self.dropout_layer(x, training=training)
@@ -111,6 +130,8 @@ class Encoder(keras.layers.Layer):
                 "layers": self.layers,
                 "bidirectional": self.bidirectional,
                 "dropout": self.dropout,
+                "word_dropout": self.word_dropout,
+                "layer_norm": self.layer_norm,
             }
         )
         return config

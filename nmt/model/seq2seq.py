@@ -28,6 +28,9 @@ class Seq2Seq(keras.Model):
         bidirectional: Bidirectional encoder.
         dropout: Dropout rate.
         readout_dim: Size of the decoder's readout layer before the vocabulary.
+        word_dropout: Probability of dropping a whole input token in training.
+        tie_embeddings: The decoder's output projection is its embedding matrix.
+        layer_norm: Layer-normalised LSTMs in encoder and decoder.
 
     Call arguments:
         inputs: ``(src_ids (b, s), tgt_in_ids (b, t))``, 0 for padding; ``tgt_in``
@@ -51,6 +54,9 @@ class Seq2Seq(keras.Model):
         bidirectional: bool = False,
         dropout: float = 0.1,
         readout_dim: int = 128,
+        word_dropout: float = 0.0,
+        tie_embeddings: bool = False,
+        layer_norm: bool = False,
         **kwargs,
     ):
         # A fixed name keeps variable paths, and so checkpoint keys, the same
@@ -66,6 +72,9 @@ class Seq2Seq(keras.Model):
         self.bidirectional = bidirectional
         self.dropout = dropout
         self.readout_dim = readout_dim
+        self.word_dropout = word_dropout
+        self.tie_embeddings = tie_embeddings
+        self.layer_norm = layer_norm
         self.encoder = Encoder(
             src_vocab_size,
             embedding_dim,
@@ -73,6 +82,8 @@ class Seq2Seq(keras.Model):
             encoder_layers,
             bidirectional,
             dropout,
+            word_dropout=word_dropout,
+            layer_norm=layer_norm,
             name="encoder",
         )
         # The bridge lets encoder and decoder states live in different spaces.
@@ -86,6 +97,9 @@ class Seq2Seq(keras.Model):
             context_dim=units,
             readout_dim=readout_dim,
             dropout=dropout,
+            word_dropout=word_dropout,
+            tie_embeddings=tie_embeddings,
+            layer_norm=layer_norm,
             name="decoder",
         )
 
@@ -126,6 +140,9 @@ class Seq2Seq(keras.Model):
                 "bidirectional": self.bidirectional,
                 "dropout": self.dropout,
                 "readout_dim": self.readout_dim,
+                "word_dropout": self.word_dropout,
+                "tie_embeddings": self.tie_embeddings,
+                "layer_norm": self.layer_norm,
             }
         )
         return config

@@ -66,3 +66,19 @@ def test_long_pairs_dropped_or_truncated(tokenizers):
     assert cut.truncated == too_long and len(cut) == len(EN)
     assert max(cut.src.row_lengths().numpy()) == limit
     assert all(row[-1] == EOS_ID for row in cut.src.numpy())
+
+
+@pytest.mark.parametrize("batch_tokens", [40, 64, 7])
+def test_token_batches_fill_to_the_budget(tokenizers, batch_tokens):
+    """Batches hold about ``batch_tokens`` tokens: more sentences when they are short."""
+    config = DataConfig(batch_size=2, batch_tokens=batch_tokens, bucket_width=4)
+    data = encode(EN, KO, *tokenizers, config)
+    found = _all(batches(data, config, shuffle=True, seed=1))
+    assert sum(len(src) for src, _, _ in found) == len(EN)
+    assert batch_count(data, config) == len(found)
+    for src, _, tgt_out in found:
+        width = max(src.shape[1], tgt_out.shape[1])  # already padded to the bucket's multiple
+        # Over budget only when one sentence alone is longer than the budget.
+        assert len(src) * width <= batch_tokens or len(src) == 1
+    if batch_tokens == 64:
+        assert max(len(src) for src, _, _ in found) > config.batch_size  # batch_size ignored

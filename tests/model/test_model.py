@@ -14,7 +14,18 @@ from nmt.model.seq2seq import Seq2Seq, build_model, model_checkpoint, weight_map
 BOS = 2
 SRC_LENGTHS = [7, 5, 2]  # different source lengths: rows 1 and 2 are padded
 TGT_LENGTHS = [4, 6, 1]  # and different target lengths, independently
-ENCODERS = {"uni-1": dict(), "bi-2": dict(bidirectional=True, encoder_layers=2)}
+ENCODERS = {
+    "uni-1": dict(),
+    "bi-2": dict(bidirectional=True, encoder_layers=2),
+    "layer-norm-bi-2": dict(bidirectional=True, encoder_layers=2, layer_norm=True),
+}
+# The decoder's options that change its math; each against the NumPy recurrence.
+DECODERS = {
+    "plain": dict(),
+    "tied": dict(tie_embeddings=True, readout_dim=8),  # readout_dim == embedding_dim
+    "layer-norm": dict(layer_norm=True),
+    "both": dict(tie_embeddings=True, readout_dim=8, layer_norm=True),
+}
 
 
 VOCAB = 25  # ids below both vocabulary sizes of the tiny model
@@ -45,6 +56,9 @@ def decoder_reference(decoder, memory, state, tgt_in, query="previous", carry_st
     for v in decoder.weights:
         f64[v.path.split("/decoder/", 1)[1]] = v.numpy().astype(np.float64)
     embeddings = f64["embedding/embeddings"]
+    tied = "projection/kernel" not in f64  # the output projection is the embedding table
+    layer_norm = "norm_input/gamma" in f64
+    scale = np.sqrt(embeddings.shape[1]) if tied else 1.0
     w_c, w_y, v = (f64[f"attention/{n}/kernel"] for n in ("query", "key", "score"))
     values = memory.values.numpy().astype(np.float64)
     mask = memory.mask.numpy()
@@ -57,16 +71,22 @@ def decoder_reference(decoder, memory, state, tgt_in, query="previous", carry_st
         weights = exp / exp.sum(axis=-1, keepdims=True)
         return np.einsum("bs,bsu->bu", weights, values), weights
 
+    def norm(x, name):
+        """Ba et al.'s layer normalisation, Keras's epsilon."""
+        if not layer_norm:
+            return x
+        mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+        return (x - mean) / np.sqrt(var + 1e-3) * f64[f"{name}/gamma"] + f64[f"{name}/beta"]
+
     def lstm(x, context, h, c):
         z = (
-            x @ f64["input_kernel"]
-            + context @ f64["context_kernel"]
-            + h @ f64["recurrent_kernel"]
+            norm(x @ f64["input_kernel"] + context @ f64["context_kernel"], "norm_input")
+            + norm(h @ f64["recurrent_kernel"], "norm_recurrent")
             + f64["bias"]
         )
         i, f, g, o = np.split(z, 4, axis=-1)
         c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
-        return sigmoid(o) * np.tanh(c), c
+        return sigmoid(o) * np.tanh(norm(c, "norm_cell")), c
 
     h0, c0 = (x.numpy().astype(np.float64) for x in state)
     h, c = h0, c0
@@ -75,7 +95,7 @@ def decoder_reference(decoder, memory, state, tgt_in, query="previous", carry_st
     for t in range(tgt_in.shape[1]):
         if not carry_state:
             h, c = h0, c0
-        x = embeddings[tgt_in[:, t]]
+        x = embeddings[tgt_in[:, t]] * scale
         if query == "previous":
             context, weights = attend(h)  # query c = h_{t-1}
             h, c = lstm(x, context, h, c)
@@ -85,7 +105,10 @@ def decoder_reference(decoder, memory, state, tgt_in, query="previous", carry_st
         readout = np.tanh(
             np.concatenate([h, context], -1) @ f64["readout/kernel"] + f64["readout/bias"]
         )
-        all_logits.append(readout @ f64["projection/kernel"] + f64["projection/bias"])
+        if tied:
+            all_logits.append(readout @ embeddings.T + f64["output_bias"])
+        else:
+            all_logits.append(readout @ f64["projection/kernel"] + f64["projection/bias"])
         all_weights.append(weights)
     return np.stack(all_logits, 1), np.stack(all_weights, 1)
 
@@ -134,10 +157,11 @@ def test_encoder_state_and_bridge(make_model, batch, encoder):
         np.testing.assert_allclose(h.numpy(), last, atol=1e-6)
 
 
+@pytest.mark.parametrize("decoder", DECODERS)
 @pytest.mark.parametrize("encoder", ENCODERS)
-def test_decoder_matches_numpy_recurrence(make_model, batch, encoder):
+def test_decoder_matches_numpy_recurrence(make_model, batch, encoder, decoder):
     src, tgt_in = batch
-    model = make_model(**ENCODERS[encoder])
+    model = make_model(**{**ENCODERS[encoder], **DECODERS[decoder]})
     memory, state = model.encode(src)
     logits, weights = model((src, tgt_in))
     expected_logits, expected_weights = decoder_reference(model.decoder, memory, state, tgt_in)
@@ -182,9 +206,10 @@ def test_attention_at_step_t_depends_only_on_earlier_tokens(make_model, make_ids
     assert np.abs(weights_before.numpy()[:, t] - weights.numpy()[:, t]).max() > 1e-3
 
 
-def test_step_decoding_matches_teacher_forcing(make_model, batch):
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_step_decoding_matches_teacher_forcing(make_model, batch, decoder):
     src, tgt_in = batch
-    model = make_model()
+    model = make_model(**DECODERS[decoder])
     logits, weights = model((src, tgt_in))
     memory, state = model.encode(src)
     for t in range(tgt_in.shape[1]):

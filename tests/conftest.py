@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny random Seq2Seq and right-padded id batches; the test order."""
+"""Shared fixtures: a tiny random Seq2Seq and right-padded id batches."""
 
 # First: nmt sets TensorFlow's environment, which only counts before TensorFlow loads,
 # so the tests run the kernels users get.
@@ -23,17 +23,6 @@ tf.config.set_logical_device_configuration(
 # otherwise fix them for every later test of the session when it happens to come first
 # (nmt.fast.cpu_streams), and tests that read them would depend on the order.
 tf.constant(0.0)
-
-
-def pytest_collection_modifyitems(items):
-    """Tests marked ``slow`` (those that start processes of their own) run first.
-
-    Under ``pytest-xdist`` each worker keeps a couple of tests queued until the end, so
-    the run ends with whatever came last: long tests there leave one core idle while
-    the other finishes them. Short ones last even the workers out. The sort is stable:
-    otherwise the order is the files' own.
-    """
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 TINY_PAIRS = [

@@ -1,15 +1,13 @@
 """``nmt bench``: the command runs the real trainer and reports what compare.sh reads."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import tensorflow as tf
 
 from nmt.bench import matmul_floor
 from nmt.bench.throughput import forward_flops_per_target_token
+from nmt.cli import main
 from nmt.config import ModelConfig
 from nmt.model.seq2seq import build_model
 
@@ -56,21 +54,24 @@ def hand_count(m, src_len, tgt_len):
     return per_target_token + (s * per_source_token + per_sentence) / tgt_len
 
 
-def run(*args):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run(
-        [sys.executable, "-m", "nmt", "bench", *args],
-        capture_output=True, text=True, env=env, timeout=600,
-    )  # fmt: skip
+@pytest.fixture
+def bench(capsys):
+    """``bench(*args)``: the JSON report of ``nmt bench ARGS``, run in this process.
+
+    TensorFlow has started here with its default thread counts, which neither
+    ``--threads`` (an error once started) nor the CPU streams can change: an explicit
+    ``--cpu-streams N`` still cuts each batch into N slices, the default falls back to one.
+    """
+
+    def run(*args):
+        capsys.readouterr()
+        assert main(["bench", *args]) == 0, capsys.readouterr().err
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    return run
 
 
-def bench(*args):
-    result = run(*args)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def test_bench_train_reports_throughput_and_no_retracing():
+def test_bench_train_reports_throughput_and_no_retracing(bench):
     report = bench("train", *TINY, "--steps", "2", "--json")
     for key in (
         "tgt_tokens_per_s", "compile_s", "step_s", "gflops_per_s",
@@ -91,9 +92,11 @@ def test_bench_train_reports_throughput_and_no_retracing():
     assert report["retraces"] == 0
 
 
-def test_bench_train_floor_reports_the_step_beside_its_floors():
-    # An odd batch: in CPU streams the floors' slices differ by a row, as the step's do.
-    report = bench("train", *TINY[:-1], "5", "--steps", "2", "--floor", "--json")
+def test_bench_train_floor_reports_the_step_beside_its_floors(bench):
+    # An odd batch in two CPU streams: the floors' slices differ by a row, as the step's do.
+    args = (*TINY[:-1], "5", "--cpu-streams", "2", "--steps", "2", "--floor", "--json")
+    report = bench("train", *args)
+    assert report["cpu_streams"] == 2
     rounds = report["floor_rounds"]
     # Every fraction is useful FLOP/s over the same peak, at its own step time.
     for time_s, fraction in (
@@ -218,7 +221,7 @@ def test_floor_slices_run_every_stage_once_per_stream_and_the_update_once():
     assert whole == pytest.approx(3 * hand_count(m, 4, 5) * 5 * 5, rel=1e-12)
 
 
-def test_bench_decode_compares_with_the_eager_loop():
+def test_bench_decode_compares_with_the_eager_loop(bench):
     report = bench("decode", *TINY, "--src-len", "6", "--tgt-len", "5", "--repeats", "1", "--json")
     assert report["greedy_sentences_per_s"] > 0
     assert report["eager_loop_sentences_per_s"] > 0
@@ -289,19 +292,23 @@ def test_hand_count_is_every_weight_matrix_of_the_model_applied_as_often_as_it_i
     assert hand_count(DISTINCT, s, t) == pytest.approx(flops / t, rel=1e-12)
 
 
-def test_bad_sizes_are_one_line_errors():
-    result = run("train", *TINY, "--steps", "0")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "argument --steps: must be a positive integer, got '0'" in result.stderr
-    result = run("train", *TINY, "--cpu-streams", "-1")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "argument --cpu-streams: must be an integer >= 0, got '-1'" in result.stderr
-    result = run("train", *TINY, "--threads", "1", "--cpu-streams", "2")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "nmt: error: --threads cannot be combined with --cpu-streams 2" in result.stderr
-    result = run("decode", *TINY, "--threads", "-2")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "argument --threads: must be an integer >= 0, got '-2'" in result.stderr
-    result = run("decode", *TINY, "--vocab", "4")
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert "nmt: error: --vocab must be above 4" in result.stderr
+def test_bad_sizes_are_one_line_errors(capsys):
+    def error(*args):
+        """The status of ``nmt bench ARGS`` and what it wrote to stderr."""
+        try:
+            status = main(["bench", *args])
+        except SystemExit as usage_error:  # from argparse
+            status = usage_error.code
+        return status, capsys.readouterr().err
+
+    status, stderr = error("train", *TINY, "--steps", "0")
+    assert status == 2 and "argument --steps: must be a positive integer, got '0'" in stderr
+    status, stderr = error("train", *TINY, "--cpu-streams", "-1")
+    assert status == 2 and "argument --cpu-streams: must be an integer >= 0, got '-1'" in stderr
+    status, stderr = error("train", *TINY, "--threads", "1", "--cpu-streams", "2")
+    assert status == 2
+    assert "nmt: error: --threads cannot be combined with --cpu-streams 2" in stderr
+    status, stderr = error("decode", *TINY, "--threads", "-2")
+    assert status == 2 and "argument --threads: must be an integer >= 0, got '-2'" in stderr
+    status, stderr = error("decode", *TINY, "--vocab", "4")
+    assert status == 2 and "nmt: error: --vocab must be above 4" in stderr

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-from conftest import write_corpus_dir
 
 from nmt.cli import build_parser
 from nmt.cli.quiet import NATIVE_LOG_LINE, forward_unless_native_log
@@ -33,11 +32,6 @@ KEPT = [
     "terminate called after throwing an instance of 'std::bad_alloc'",
     "a sentence that mentions port.cc:153] in passing",
 ]
-PAIRS = [("Thank you.", "감사합니다."), ("Good morning.", "좋은 아침이에요.")]
-TINY = [
-    "--set", "model.embedding_dim=8", "--set", "model.units=16",
-    "--set", "model.attention_units=8", "--set", "model.readout_dim=8",
-]  # fmt: skip
 
 
 def test_native_log_lines_are_told_from_everything_else():
@@ -61,29 +55,21 @@ def test_verbose_before_or_after_the_command(argv):
     assert not build_parser().parse_args(["export", "--model", "m"]).verbose
 
 
-def start(*args, env=None, code=None) -> subprocess.Popen:
+def run(*args, env=None, code=None) -> subprocess.CompletedProcess:
     """``nmt ARGS`` (or python -c CODE) as a user starts it: no TF_CPP_MIN_LOG_LEVEL."""
     environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     command = ["-c", code] if code else ["-m", "nmt", *map(str, args)]
-    return subprocess.Popen(
-        [sys.executable, *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**environ, **(env or {})},
+    return subprocess.run(
+        [sys.executable, *command], capture_output=True, text=True,
+        env={**environ, **(env or {})}, timeout=300,
     )  # fmt: skip
-
-
-def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
-    stdout, stderr = process.communicate(timeout=300)
-    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
-
-
-def run(*args, env=None, code=None) -> subprocess.CompletedProcess:
-    return finish(start(*args, env=env, code=code))
 
 
 def native_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if NATIVE_LOG_LINE.match(line.encode())]
 
 
+@pytest.mark.slow
 def test_a_crash_still_shows_its_last_words():
     """The filter outlives nmt, so what C++ wrote just before an abort reaches the user."""
     written = "".join(line + "\n" for line in (NATIVE[1], KEPT[4], KEPT[5])).encode()
@@ -96,6 +82,7 @@ def test_a_crash_still_shows_its_last_words():
     assert result.stderr.splitlines() == ["python", KEPT[4], KEPT[5]]
 
 
+@pytest.mark.slow
 def test_a_level_the_user_set_is_kept_and_nothing_filtered():
     code = (
         "import os; from nmt.cli.quiet import silence_native_logs; silence_native_logs(); "
@@ -107,40 +94,31 @@ def test_a_level_the_user_set_is_kept_and_nothing_filtered():
     assert (result.stdout, result.stderr) == ("0\n", NATIVE[1] + "\n")
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    root = tmp_path_factory.mktemp("quiet")
-    corpus = write_corpus_dir(root / "corpus", PAIRS)
-    result = run("train", "--corpus", corpus, "--out", root / "m", "--epochs", 2, *TINY)
-    assert result.returncode == 0, result.stderr
-    assert "epoch 2/2" in result.stderr
-    assert native_lines(result.stderr) == [], result.stderr
-    assert not any(word in result.stderr for word in ("oneDNN", "cuda", "absl", "LOG(")), (
-        result.stderr
-    )
-    return root / "m"
-
-
-def test_translate_writes_nothing_on_stderr(model):
-    result = run("translate", "--model", model, "Thank you.")
+# `nmt train`, which also runs SentencePiece's trainer, is held to the same by the run
+# end to end of test_cli.py, which trains as a user does.
+@pytest.mark.slow
+def test_translate_writes_nothing_on_stderr(tiny_model_dir):
+    result = run("translate", "--model", tiny_model_dir, "Thank you.")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 1
     assert result.stderr == ""
 
 
-def test_verbose_shows_the_native_lines(model):
-    # Side by side: the reference is what TensorFlow logs here when nothing is hidden.
-    verbose = start("translate", "--model", model, "Thank you.", "-v")
-    users = start("translate", "--model", model, "Thank you.", env={"TF_CPP_MIN_LOG_LEVEL": "0"})
-    verbose, users = finish(verbose), finish(users)
-    for result in (verbose, users):
-        assert result.returncode == 0, result.stderr
-        assert len(result.stdout.splitlines()) == 1
-    if not native_lines(users.stderr):
+@pytest.mark.slow
+def test_verbose_shows_the_native_lines(tiny_model_dir):
+    verbose = run("translate", "--model", tiny_model_dir, "Thank you.", "-v")
+    assert verbose.returncode == 0, verbose.stderr
+    assert len(verbose.stdout.splitlines()) == 1
+    if not native_lines(verbose.stderr):
+        # Right only if TensorFlow logs nothing at start-up here when nothing is hidden.
+        env = {"TF_CPP_MIN_LOG_LEVEL": "0"}
+        users = run("translate", "--model", tiny_model_dir, "Thank you.", env=env)
+        assert users.returncode == 0, users.stderr
+        assert not native_lines(users.stderr), verbose.stderr
         pytest.skip("TensorFlow logs nothing at start-up on this machine: nothing to show")
-    assert native_lines(verbose.stderr), verbose.stderr
 
 
+@pytest.mark.slow
 def test_errors_still_reach_stderr(tmp_path):
     result = run("translate", "--model", tmp_path / "missing", "Thank you.")
     assert result.returncode == 2

@@ -2,9 +2,10 @@
 
 import argparse
 import json
-import subprocess
+import runpy
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -153,13 +154,24 @@ def test_flags_fill_the_config_and_main_checks_it_before_training():
         synthetic_cli.run(args)
 
 
-def run_script(*flags):
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *flags], capture_output=True, text=True, timeout=120
-    )
+@pytest.fixture
+def run_script(monkeypatch, capsys):
+    """``run_script(*flags)``: the script's ``cli()`` with those flags, in this process."""
+    # The script puts its checkout first on sys.path: on a copy, undone after the test.
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    cli = runpy.run_path(str(SCRIPT))["cli"]
+
+    def run(*flags):
+        monkeypatch.setattr(sys, "argv", [str(SCRIPT), *flags])
+        capsys.readouterr()
+        returncode = cli()
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=returncode, stdout=out, stderr=err)
+
+    return run
 
 
-def test_script_writes_a_png_and_json_lines(tmp_path):
+def test_script_writes_a_png_and_json_lines(run_script, tmp_path):
     plot = tmp_path / "attention.png"
     done = run_script(
         *("--variant", "dense", "--samples", "500", "--plot", str(plot), "--json"),
@@ -175,11 +187,10 @@ def test_script_writes_a_png_and_json_lines(tmp_path):
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_script_reports_a_bad_column_on_one_line():
+def test_script_reports_a_bad_column_on_one_line(run_script):
     done = run_script("--variant", "before", "--column", "20")
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
-    # TensorFlow logs to stderr on import; the script's own report is the one last line.
     ours = [line for line in done.stderr.splitlines() if line.startswith("synthetic:")]
     assert ours == [done.stderr.strip().splitlines()[-1]]
     assert ours[0].startswith("synthetic: error: --column 20 is outside [0, 20)")

@@ -1,7 +1,7 @@
 """tf.distribute and mixed precision: results must not depend on the strategy.
 
 conftest.py splits the CPU into two logical devices, so "mirrored" here runs two
-replicas; the multi-worker test starts two processes talking over loopback.
+replicas; the multi-worker tests each start two processes talking over loopback.
 """
 
 import json
@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import keras
@@ -19,7 +20,7 @@ import pytest
 import tensorflow as tf
 from conftest import write_corpus_dir
 from test_trainer import PAIRS as TRAINER_PAIRS
-from test_trainer import tiny_config
+from test_trainer import tiny_config, without_images
 
 from nmt.cli import main
 from nmt.config import Config
@@ -147,8 +148,8 @@ def _free_ports(n):
     return ports
 
 
-def _train_args(corpus, out, strategy):
-    """``nmt train`` arguments: two epochs of the tiny model."""
+def _train_args(corpus, out, strategy, epochs=2):
+    """``nmt train`` arguments for the tiny model."""
     settings = [
         "model.embedding_dim=32", "model.units=64", "model.attention_units=32",
         "model.readout_dim=32", "model.dropout=0.0", "model.src_vocab_size=300",
@@ -156,7 +157,7 @@ def _train_args(corpus, out, strategy):
         "train.patience=0",
     ]  # fmt: skip
     return [
-        "train", "--corpus", str(corpus), "--out", str(out), "--epochs", "2",
+        "train", "--corpus", str(corpus), "--out", str(out), "--epochs", str(epochs),
         "--strategy", strategy, *(arg for s in settings for arg in ("--set", s)),
     ]  # fmt: skip
 
@@ -171,93 +172,130 @@ def corpus_dir(tmp_path):
     return write_corpus_dir(tmp_path / "corpus", PAIRS)
 
 
-def _start_workers(corpus, tmp_path, *extra):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+class _Worker:
+    """One ``nmt train --strategy multiworker`` process, its stderr collected as it comes,
+    so a test can wait for what it logs while it runs."""
+
+    def __init__(self, args, tf_config):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": tf_config}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "nmt", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self._lines = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.process.stderr:
+            self._lines.append(line)
+
+    @property
+    def stderr(self):
+        return "".join(self._lines)
+
+    def finish(self, timeout=300):
+        """The exit status, once the process has ended."""
+        try:
+            return self.process.wait(timeout=timeout)
+        finally:
+            self.process.kill()
+            self._reader.join(timeout=10)
+
+
+def _start_workers(corpus, tmp_path, *settings):
+    """A two-worker cluster training for many epochs: until the test stops it."""
     ports = _free_ports(2)
     workers = []
     for i in range(2):
-        args = [*_train_args(corpus, tmp_path / f"worker{i}", "multiworker"), *extra]
-        workers.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "nmt", *args],
-                env={**env, "TF_CONFIG": _tf_config(ports, i)},
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+        args = _train_args(corpus, tmp_path / f"worker{i}", "multiworker", epochs=500)
+        workers.append(_Worker([*args, *settings], _tf_config(ports, i)))
     return workers
 
 
-def _finish(workers, timeout=300):
-    try:
-        return [w.communicate(timeout=timeout)[1] for w in workers]
-    finally:
-        for w in workers:
-            w.kill()
-
-
-def _wait_for_a_checkpoint(model_dir, timeout=240):
-    """Until the first epoch's checkpoint is written."""
+def _wait_until(workers, done, what, timeout=240):
+    """Until ``done()``; fails at once, with the workers' stderr, if one of them ends."""
     deadline = time.monotonic() + timeout
-    while not (model_dir / "checkpoints" / "checkpoint").exists():
-        assert time.monotonic() < deadline, "no checkpoint in time"
-        time.sleep(0.2)
+    while not done():
+        ended = [w for w in workers if w.process.poll() is not None]
+        late = time.monotonic() > deadline
+        if ended or late:
+            for w in workers:
+                w.process.kill()
+            stderr = "\n\n".join(w.stderr[-3000:] for w in workers)
+            pytest.fail(f"{'a worker ended' if ended else 'timed out'} before {what}:\n{stderr}")
+        time.sleep(0.02)
+
+
+def _latest_checkpoint(model_dir):
+    return tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
 
 
 @pytest.mark.slow
-def test_two_workers_on_loopback_agree_with_one_process(tmp_path, corpus_dir, capsys):
-    """Two local processes as a MultiWorkerMirroredStrategy cluster: same losses as
-    one process on the same global batches, and only the chief writes."""
+def test_two_workers_agree_with_one_process_and_stop_together(
+    tmp_path, corpus_dir, capsys, monkeypatch
+):
+    """Two local processes as a MultiWorkerMirroredStrategy cluster: the same losses as
+    one process on the same global batches, only the chief writes, and a signal to
+    the other worker stops both after the same step, each with a checkpoint.
+
+    One cluster serves it all: it trains on (for many epochs) past the two compared
+    with the one process, until the signal.
+    """
     workers = _start_workers(corpus_dir, tmp_path)
-    # The one process is this one: the same command, run while the workers start up.
+    without_images(monkeypatch)
     try:
+        # The one process is this one: the same command, run while the workers start up.
         single = main(_train_args(corpus_dir, tmp_path / "single", "default"))
-    except BaseException:
+        single_stderr = capsys.readouterr().err
+        assert single == 0, single_stderr[-2000:]
+        # Signalled as soon as it logs its second epoch, before its next step: a worker
+        # signalled within an epoch stops alone after its step (the loop breaks on its
+        # own flag, not the shared one), and the chief waits for it in the next one.
+        _wait_until(workers, lambda: len(_losses(workers[1].stderr)) >= 2, "epoch 2")
+        workers[1].process.send_signal(signal.SIGTERM)
+        statuses = [w.finish() for w in workers]
+    finally:
         for w in workers:
-            w.kill()
-        raise
-    single_stderr = capsys.readouterr().err
-    outputs = _finish(workers)
-    assert single == 0, single_stderr[-2000:]
-    for w in workers:
-        assert w.returncode == 0, "\n\n".join(e[-3000:] for e in outputs)
+            w.process.kill()
+    outputs = [w.stderr for w in workers]
+    for status, stderr in zip(statuses, outputs):
+        assert status == 130, stderr[-2000:]
+        assert "SIGTERM: saved checkpoint" in stderr and "Traceback" not in stderr
     expected = _losses(single_stderr)
     assert len(expected) == 2
     for stderr in outputs:
-        np.testing.assert_allclose(_losses(stderr), expected, atol=2e-4)
+        np.testing.assert_allclose(_losses(stderr)[:2], expected, atol=2e-4)
     chief, other = tmp_path / "worker0", tmp_path / "worker1"
-    assert (chief / "checkpoints").is_dir() and (chief / "config.json").is_file()
+    steps = {int(re.search(r"saved checkpoint .* at step (\d+)", e).group(1)) for e in outputs}
+    assert len(steps) == 1
+    assert _latest_checkpoint(chief).endswith(f"ckpt-{steps.pop()}")
+    assert (chief / "config.json").is_file()
     assert not other.exists() or not any(other.iterdir())
     assert Translator.load(chief).translate(["Thank you."])[0].text is not None
 
 
 @pytest.mark.slow
-def test_a_signal_to_one_worker_stops_both_after_a_checkpoint(tmp_path, corpus_dir):
-    workers = _start_workers(corpus_dir, tmp_path, "--epochs", "500")
-    _wait_for_a_checkpoint(tmp_path / "worker0")
-    workers[1].send_signal(signal.SIGTERM)
-    outputs = _finish(workers)
-    for w, stderr in zip(workers, outputs):
-        assert w.returncode == 130, stderr[-2000:]
-        assert "saved checkpoint" in stderr
-    step = int(re.search(r"at step (\d+)", outputs[0]).group(1))
-    assert tf.train.latest_checkpoint(str(tmp_path / "worker0" / "checkpoints")).endswith(
-        f"ckpt-{step}"
-    )
-
-
-@pytest.mark.slow
 def test_a_killed_worker_is_a_one_line_error_on_the_other(tmp_path, corpus_dir):
-    workers = _start_workers(corpus_dir, tmp_path, "--epochs", "500")
-    _wait_for_a_checkpoint(tmp_path / "worker0")
-    workers[1].kill()
-    chief_stderr = _finish(workers[:1])[0]
-    assert workers[0].returncode == 2, chief_stderr[-3000:]
+    # A checkpoint after the first step: the kill need not wait for an epoch's end.
+    workers = _start_workers(corpus_dir, tmp_path, "--set", "train.checkpoint_every=1")
+    chief = tmp_path / "worker0"
+    try:
+        _wait_until(workers, lambda: _latest_checkpoint(chief), "a checkpoint")
+        workers[1].process.kill()
+        status = workers[0].finish()
+    finally:
+        for w in workers:
+            w.process.kill()
+    chief_stderr = workers[0].stderr
+    assert status == 2, chief_stderr[-3000:]
     last = chief_stderr.strip().splitlines()[-1]
     assert last.startswith("nmt: error: lost contact with another worker"), last
     assert "Traceback" not in chief_stderr
-    assert tf.train.latest_checkpoint(str(tmp_path / "worker0" / "checkpoints"))
+    assert _latest_checkpoint(chief)
 
 
 def test_only_the_chief_writes(monkeypatch):

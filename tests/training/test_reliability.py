@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_trainer import without_images
 
 from nmt import modeldir
 from nmt.cli import main
@@ -122,12 +124,14 @@ def _latest_step(model_dir):
 
 
 @pytest.mark.slow
-def test_sigkill_mid_epoch_then_resume(tmp_path, capsys):
+def test_sigkill_mid_epoch_then_resume(tmp_path, capsys, monkeypatch):
+    without_images(monkeypatch)
     corpus = tmp_path / "c.tsv"
+    # 38 training pairs in batches of 4: ten steps an epoch, so the kill lands mid-epoch.
     corpus.write_text("".join(f"{e} {i}\t{k} {i}\n" for i in range(8) for e, k in zip(EN, KO)))
     out = tmp_path / "m"
     settings_ = [
-        "--epochs", 3, "--set", "data.batch_size=4", "--set", "train.checkpoint_every=1",
+        "--epochs", 2, "--set", "data.batch_size=4", "--set", "train.checkpoint_every=1",
         "--set", "model.units=32", "--set", "model.embedding_dim=16",
         "--set", "model.attention_units=16", "--set", "model.readout_dim=16",
         "--set", "model.src_vocab_size=300", "--set", "model.tgt_vocab_size=300",
@@ -139,22 +143,31 @@ def test_sigkill_mid_epoch_then_resume(tmp_path, capsys):
 
     cmd, env = _nmt(*train(out))
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 240
-    while _latest_step(out) < 4 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    killed_at = _latest_step(out)
-    assert killed_at >= 4, proc.stderr.read().decode()
+
+    def kill_after_a_few_checkpoints():
+        deadline = time.monotonic() + 240
+        while _latest_step(out) < 4 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_after_a_few_checkpoints)
+    killer.start()
     # Only the killed run needs a process of its own: the runs after it read what it
-    # left on disk, and run in this one, through the same `nmt` entry point.
+    # left on disk, and run in this one, through the same `nmt` entry point. The
+    # uninterrupted one needs nothing from it, so it trains while the other starts up.
+    straight_out = tmp_path / "straight"
+    try:
+        assert main(train(straight_out)) == 0
+    finally:
+        killer.join()
+        _, err = proc.communicate()
+    killed_at = _latest_step(out)
+    assert proc.returncode == -signal.SIGKILL, err.decode()  # killed, not finished
+    assert killed_at >= 4, err.decode()
     capsys.readouterr()
     assert main(train(out)) == 0
     assert f"resuming from step {killed_at}" in capsys.readouterr().err
-    final = _latest_step(out)
-    straight_out = tmp_path / "straight"
-    assert main(train(straight_out)) == 0
-    assert final == _latest_step(straight_out)
+    assert _latest_step(out) == _latest_step(straight_out)
     assert main(["translate", "--model", str(out), "Thank you."]) == 0
 
 

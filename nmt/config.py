@@ -95,6 +95,8 @@ class TrainConfig:
     seed: int = 0
     jit_compile: bool = False
     keep_checkpoints: int = 2
+    # best/ also keeps the weights of the improvements before the best, for nmt average.
+    keep_best: int = 5
     checkpoint_every: int = 200  # steps between mid-epoch checkpoints; 0: only per epoch
     # "default" (one device), "mirrored" (every local GPU, or the one CPU) or
     # "multiworker" (the cluster in TF_CONFIG); see README, Distributed training.
@@ -170,6 +172,7 @@ class Config:
             "train.epochs": t.epochs,
             "train.learning_rate": t.learning_rate,
             "train.keep_checkpoints": t.keep_checkpoints,
+            "train.keep_best": t.keep_best,
         }
         for name, value in positive.items():
             if value <= 0:

@@ -64,3 +64,12 @@ def add_decoding(p: argparse.ArgumentParser, n_best: bool = True) -> None:
         "--length-penalty", type=non_negative_float, metavar="ALPHA",
         help="GNMT length penalty: beams rank by log P / ((5 + length) / 6) ** ALPHA",
     )  # fmt: skip
+
+
+def add_models(p: argparse.ArgumentParser) -> None:
+    """``--model DIR``, repeatable: several directories decode as one ensemble."""
+    p.add_argument(
+        "--model", required=True, action="append", metavar="DIR",
+        help="model directory written by nmt train; repeat to decode with an ensemble "
+        "(members must share tokenizers)",
+    )  # fmt: skip

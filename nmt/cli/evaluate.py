@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from nmt.cli.args import add_decoding
+from nmt.cli.args import add_decoding, add_models
 
 
 def register(sub) -> None:
     """Adds ``evaluate`` to the ``nmt`` subcommands."""
     p = sub.add_parser("evaluate", help="score a model on a corpus split (BLEU, chrF, exact match)")
-    p.add_argument("--model", required=True, help="model directory written by nmt train")
+    add_models(p)
     p.add_argument("--corpus", required=True, help="TSV file or directory with train/dev/test.tsv")
     p.add_argument("--split", default="test", choices=("train", "dev", "test"))
     p.add_argument("--out", help="write the hypotheses here, one per line")

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from nmt.cli.args import add_models
+
 
 def register(sub) -> None:
     """Adds ``export`` to the ``nmt`` subcommands."""
     p = sub.add_parser(
         "export", help="write a SavedModel that translates raw strings (needs only TF + TF Text)"
     )
-    p.add_argument("--model", required=True, help="model directory written by nmt train")
+    add_models(p)
     p.add_argument("--out", help="SavedModel directory to write (default: MODEL_DIR/export)")
     p.set_defaults(run=run)
 

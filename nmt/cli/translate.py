@@ -6,14 +6,14 @@ import argparse
 import json
 import sys
 
-from nmt.cli.args import add_decoding, positive_int
+from nmt.cli.args import add_decoding, add_models, positive_int
 from nmt.errors import NmtError
 
 
 def register(sub) -> None:
     """Adds ``translate`` and ``plot`` to the ``nmt`` subcommands."""
     p = sub.add_parser("translate", help="translate sentences with a trained model")
-    p.add_argument("--model", required=True, help="model directory written by nmt train")
+    add_models(p)
     p.add_argument("text", nargs="*", help="sentences to translate (default: lines of stdin)")
     p.add_argument("--json", action="store_true", help="one JSON object per input")
     p.add_argument("--plot", metavar="FILE_OR_DIR", help="write alignment plots (.png/.svg/.pdf)")
@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.set_defaults(run=run_translate)
 
     p = sub.add_parser("plot", help="plot source-target alignments of translations")
-    p.add_argument("--model", required=True, help="model directory written by nmt train")
+    add_models(p)
     p.add_argument(
         "-o", "--out", required=True, metavar="FILE_OR_DIR",
         help=".png/.svg/.pdf file (several sentences: a multi-page PDF, or numbered files), "

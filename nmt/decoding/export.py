@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import tensorflow as tf
@@ -31,7 +31,10 @@ from nmt import modeldir
 from nmt.config import CONFIG_FILE, Config
 from nmt.decoding.translation import Translation
 from nmt.decoding.translator import TEXT_SPEC, Translator, translate_texts
+from nmt.errors import NmtError
 from nmt.model.seq2seq import weight_map
+
+ModelDirs = str | Path | Sequence[str | Path]
 
 
 class _Serving(tf.Module):
@@ -44,7 +47,7 @@ class _Serving(tf.Module):
     def __init__(self, translator: Translator):
         super().__init__(name="nmt_translator")
         self.translator = translator
-        self.model_variables = list(weight_map(translator.model).values())
+        self.model_variables = [v for m in translator.members for v in weight_map(m).values()]
         self.translate_greedy = translator.translate_greedy
         self.translate_beam = translator.translate_beam
         alpha = tf.constant(translator.config.decode.length_penalty, tf.float32)
@@ -87,10 +90,18 @@ def _umask() -> int:
     return mask
 
 
-def export_model(model_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Export the model in ``model_dir`` (default destination: ``MODEL_DIR/export``)."""
-    out = Path(model_dir) / modeldir.EXPORT_DIR if out is None else Path(out)
-    return export_translator(Translator.load(model_dir), out)
+def export_model(model_dirs: ModelDirs, out: str | Path | None = None) -> Path:
+    """Export the model in a directory (default destination: ``MODEL_DIR/export``), or an
+    ensemble of several (``out`` required: no one member's directory holds it)."""
+    dirs = _as_list(model_dirs)
+    if out is None and len(dirs) > 1:
+        raise NmtError("an ensemble export needs --out: it belongs to no single model directory")
+    out = Path(dirs[0]) / modeldir.EXPORT_DIR if out is None else Path(out)
+    return export_translator(Translator.load(dirs), out)
+
+
+def _as_list(model_dirs: ModelDirs) -> list[str | Path]:
+    return [model_dirs] if isinstance(model_dirs, str | Path) else list(model_dirs)
 
 
 class ExportedTranslator:
@@ -114,15 +125,18 @@ class ExportedTranslator:
         return translate_texts(self, texts, beam_size, n_best, length_penalty, progress)
 
 
-def load_translator(model_dir: str | Path) -> Translator | ExportedTranslator:
-    """The model directory's export when it is up to date, else the trained model itself.
+def load_translator(model_dirs: ModelDirs) -> Translator | ExportedTranslator:
+    """The model directory's export when it is up to date, else the trained model itself;
+    several directories are loaded as an ensemble.
 
     Loading the export skips building the Keras model and tracing the search.
     """
-    config = modeldir.load_model_config(model_dir)
-    if is_current(model_dir):
-        return ExportedTranslator(Path(model_dir) / modeldir.EXPORT_DIR, config)
-    return Translator.load(model_dir)
+    dirs = _as_list(model_dirs)
+    if len(dirs) == 1:
+        config = modeldir.load_model_config(dirs[0])
+        if is_current(dirs[0]):
+            return ExportedTranslator(Path(dirs[0]) / modeldir.EXPORT_DIR, config)
+    return Translator.load(dirs)
 
 
 def is_current(model_dir: str | Path) -> bool:

@@ -24,7 +24,7 @@ def greedy_search(model, src_ids, limits, loops: Loops = PLAIN):
     """Pick the most likely token at every step until EOS or the limit.
 
     Args:
-        model: A ``Seq2Seq``.
+        model: A ``Seq2Seq`` or an ``Ensemble`` (``encode`` and ``step_function``).
         src_ids: ``(b, s)`` int32 source ids, 0-padded, EOS-terminated.
         limits: ``(b,)`` int32 maximum output lengths, EOS included (EOS is forced
             at the limit).
@@ -36,7 +36,7 @@ def greedy_search(model, src_ids, limits, loops: Loops = PLAIN):
         scores are summed log-probabilities.
     """
     memory, state = model.encode(src_ids, loops=loops)
-    return _greedy(loops.decoder_step(model.decoder), memory, state, limits)
+    return _greedy(model.step_function(loops), memory, state, limits)
 
 
 def _greedy(decode_step, memory, state, limits):
@@ -124,7 +124,7 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0, loops: L
     finalists, and the best hypothesis never ranks below greedy's.
 
     Args:
-        model: A ``Seq2Seq``.
+        model: A ``Seq2Seq`` or an ``Ensemble`` (``encode`` and ``step_function``).
         src_ids: ``(b, s)`` int32 source ids, 0-padded, EOS-terminated.
         limits: ``(b,)`` int32 maximum output lengths, EOS included (EOS is forced
             at the limit).
@@ -145,7 +145,7 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0, loops: L
     k = tf.convert_to_tensor(beam_size, tf.int32)
     n = tf.minimum(tf.convert_to_tensor(n_best, tf.int32), k)
     memory, state = model.encode(src_ids, loops=loops)
-    decode_step = loops.decoder_step(model.decoder)
+    decode_step = model.step_function(loops)
     greedy = _greedy(decode_step, memory, state, limits)
     batch = tf.shape(src_ids)[0]
     steps = tf.reduce_max(limits)

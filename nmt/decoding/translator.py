@@ -9,7 +9,7 @@ from an exported SavedModel (``nmt.decoding.export``), into ``Translation`` obje
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from nmt import modeldir
 from nmt.config import Config
 from nmt.constants import PAD_ID
 from nmt.data.tokenizer import Tokenizer
+from nmt.decoding.ensemble import Ensemble, load_members
 from nmt.decoding.search import (
     beam_search,
     greedy_search,
@@ -41,7 +42,8 @@ ALPHA_SPEC = tf.TensorSpec([], tf.float32, name="length_penalty")
 
 
 class Translator(tf.Module):
-    """A trained model with its tokenizers, decoding raw strings in compiled graphs.
+    """A trained model (or an ``Ensemble``) with its tokenizers, decoding raw strings in
+    compiled graphs.
 
     Sources longer than ``data.max_src_len`` tokens are cut to that length (the
     result says so in ``truncated``): the model never saw longer inputs. The search
@@ -65,9 +67,18 @@ class Translator(tf.Module):
         self.loops = CpuLoops() if loops is None else loops
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> Translator:
-        config, model, src, tgt = modeldir.load(model_dir)
-        return cls(model, src, tgt, config)
+    def load(cls, model_dirs: str | Path | Sequence[str | Path]) -> Translator:
+        """A model directory, or several that share tokenizers, decoded as an ``Ensemble``."""
+        if isinstance(model_dirs, str | Path):
+            config, model, src, tgt = modeldir.load(model_dirs)
+            return cls(model, src, tgt, config)
+        config, members, src, tgt = load_members(model_dirs)
+        return cls(Ensemble(members) if len(members) > 1 else members[0], src, tgt, config)
+
+    @property
+    def members(self) -> list[Seq2Seq]:
+        """The models that decode: the ensemble's members, or the one model."""
+        return self.model.members if isinstance(self.model, Ensemble) else [self.model]
 
     @tf.function(input_signature=[TEXT_SPEC, ALPHA_SPEC])
     def translate_greedy(self, text, length_penalty):

@@ -124,6 +124,10 @@ class Seq2Seq(keras.Model):
         """``(b,)`` previous tokens -> ``(logits (b, v), State, weights (b, s))``."""
         return self.decoder.decode_step(ids, state, memory)
 
+    def step_function(self, loops: Loops = PLAIN):
+        """``decode_step`` as ``loops`` runs it: what a search loop calls once per step."""
+        return loops.decoder_step(self.decoder)
+
     def compute_mask(self, *args, **kwargs):
         return None
 

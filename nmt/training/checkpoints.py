@@ -17,12 +17,15 @@ class TrainingState:
     with the checkpoints that save them.
 
     ``checkpoints/`` holds the latest state (weights, optimizer, counters); ``best/``
-    the best weights so far and their dev metric. A worker other than the chief
-    writes into ``write_dir``, a scratch directory, and every worker reads from
-    ``model_dir``.
+    the best weights so far and their dev metric, with the ``keep_best - 1`` bests
+    before them (each one an improvement on the last), which ``nmt average`` averages.
+    A worker other than the chief writes into ``write_dir``, a scratch directory, and
+    every worker reads from ``model_dir``.
     """
 
-    def __init__(self, model, optimizer, model_dir: Path, write_dir: Path, keep: int):
+    def __init__(
+        self, model, optimizer, model_dir: Path, write_dir: Path, keep: int, keep_best: int = 1
+    ):
         self.model_dir, self.write_dir = Path(model_dir), Path(write_dir)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -53,7 +56,7 @@ class TrainingState:
         self.best_manager = tf.train.CheckpointManager(
             model_checkpoint(model, best_dev_metric=self.best_dev_metric),
             self.write_dir / BEST_DIR,
-            max_to_keep=1,
+            max_to_keep=keep_best,
         )
 
     def restore(self) -> bool:

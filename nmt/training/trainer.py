@@ -85,6 +85,7 @@ class Trainer:
             self.model_dir,
             distribute.worker_dir(self.model_dir, strategy),
             keep=t.keep_checkpoints,
+            keep_best=t.keep_best,
         )
         s = self.state
         self.step, self.epoch, self.batch_in_epoch = s.step, s.epoch, s.batch_in_epoch
@@ -164,8 +165,8 @@ class Trainer:
         with Interruptible() as interrupt:
             while int(self.epoch.numpy()) < cfg.train.epochs:
                 epoch = int(self.epoch.numpy())
-                stats, out_of_time = self._train_epoch(train, epoch, interrupt)
-                if interrupt.signal:
+                stats, out_of_time, interrupted = self._train_epoch(train, epoch, interrupt)
+                if interrupted:
                     path = self.save()
                     raise Interrupted(
                         signal.Signals(interrupt.signal).name, path, int(self.step.numpy())
@@ -230,11 +231,17 @@ class Trainer:
     def _train_epoch(self, train: Encoded, epoch: int, interrupt):
         """Train until the epoch ends, a signal, or the time budget is spent.
 
+        Under a strategy, only the flag the workers share after each step ends the
+        loop: a signal that arrives during a step is carried into the next one's flag,
+        so every worker stops after the same step (a worker leaving alone would leave
+        the others waiting for it until they lose contact).
+
         Returns:
-            ``((mean loss, tgt tokens/s, seconds), whether the time budget ran out)``.
+            ``((mean loss, tgt tokens/s, seconds), whether the time budget ran out,
+            whether a signal stopped the epoch)``.
         """
         cfg = self.config
-        out_of_time = False
+        out_of_time = interrupted = False
         skip = int(self.batch_in_epoch.numpy())
         # The seed depends on the epoch only, so a resumed epoch replays the same order.
         data = batches(train, cfg.data, shuffle=True, seed=cfg.train.seed * 1000 + epoch)
@@ -268,10 +275,14 @@ class Trainer:
                 rates = f"loss {total / max(tokens, 1.0):.4f}, {tokens / elapsed:,.0f} tgt tokens/s"
                 bar.set_postfix_str(rates, refresh=False)
                 bar.update()
-                if interrupt.signal or out_of_time:
+                interrupted = bool(stop % _OUT_OF_TIME) or (
+                    self.strategy is None and bool(interrupt.signal)
+                )
+                if interrupted or out_of_time:
                     break
         elapsed = time.perf_counter() - start
-        return (total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed), out_of_time
+        stats = (total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed)
+        return stats, out_of_time, interrupted
 
 
 def _metric_text(measure: str, value: float | None) -> str:

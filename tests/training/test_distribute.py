@@ -252,10 +252,11 @@ def test_two_workers_agree_with_one_process_and_stop_together(
         single = main(_train_args(corpus_dir, tmp_path / "single", "default"))
         single_stderr = capsys.readouterr().err
         assert single == 0, single_stderr[-2000:]
-        # Signalled as soon as it logs its second epoch, before its next step: a worker
-        # signalled within an epoch stops alone after its step (the loop breaks on its
-        # own flag, not the shared one), and the chief waits for it in the next one.
+        # Signalled within its third epoch, most likely during a step: the signal must
+        # ride on the next step's shared flag, or the worker would stop alone and the
+        # chief wait for it until it lost contact.
         _wait_until(workers, lambda: len(_losses(workers[1].stderr)) >= 2, "epoch 2")
+        time.sleep(0.5)
         workers[1].process.send_signal(signal.SIGTERM)
         statuses = [w.finish() for w in workers]
     finally:

@@ -117,6 +117,9 @@ def test_tiny_corpus_is_memorised(tmp_path, corpus, monkeypatch):
     config.model.attention_units, config.model.readout_dim = 64, 64
     result = train_translator(config, out, corpus=corpus, log=quiet)
     assert result.epochs[-1].train_loss < 0.2
+    # best/ keeps the last train.keep_best improvements for nmt average, newest last.
+    kept = tf.train.get_checkpoint_state(str(out / "best")).all_model_checkpoint_paths
+    assert len(kept) == config.train.keep_best == 5
     translations = Translator.load(out).translate([en for en, _ in PAIRS])
     assert [t.text for t in translations] == [ko for _, ko in PAIRS]
     for t in translations:

@@ -146,4 +146,6 @@ def _train_dev(splits: dict[str, Corpus], config: Config) -> tuple[Corpus, Corpu
         return train, splits["dev"]
     if len(train) < 2:
         raise NmtError("the corpus needs at least 2 pairs to hold out a dev set")
-    return split_off(train, config.data.dev_fraction, config.train.seed)
+    # Not train.seed: runs that differ only in their seed hold out the same dev set, so
+    # they train the same tokenizers and can decode together as an ensemble.
+    return split_off(train, config.data.dev_fraction, seed=0)

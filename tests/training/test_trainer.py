@@ -128,6 +128,22 @@ def test_tiny_corpus_is_memorised(tmp_path, corpus, monkeypatch):
         assert t.tgt_tokens[-1] == "</s>" and t.src_tokens[-1] == "</s>"
 
 
+def test_runs_that_differ_in_seed_share_tokenizers_and_ensemble(tmp_path, monkeypatch):
+    """Without a dev split the dev set is held out the same way whatever the seed, so
+    the tokenizers, trained on the rest, are the same and the runs decode together."""
+    without_images(monkeypatch)
+    corpus = tmp_path / "pairs.tsv"
+    corpus.write_text("".join(f"{en}\t{ko}\n" for en, ko in PAIRS * 3), encoding="utf-8")
+    runs = [tmp_path / f"seed{seed}" for seed in (0, 1)]
+    for seed, out in enumerate(runs):
+        train_translator(tiny_config(epochs=1, seed=seed), out, corpus=corpus, log=quiet)
+    for name in (modeldir.SRC_TOKENIZER, modeldir.TGT_TOKENIZER):
+        assert (runs[0] / name).read_bytes() == (runs[1] / name).read_bytes()
+    weights = [modeldir.load(out)[1].get_weights()[0] for out in runs]
+    assert not np.array_equal(*weights)
+    assert Translator.load(runs).translate(["Thank you."])[0].tgt_tokens
+
+
 def test_rerun_resumes_and_counts_steps(continued, monkeypatch):
     without_images(monkeypatch)
     out, corpus, steps_per_epoch = continued  # a run of 1 epoch, now re-run for 3

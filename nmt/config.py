@@ -88,6 +88,10 @@ class TrainConfig:
     clip_norm: float = 5.0  # global gradient norm limit; 0 disables clipping
     label_smoothing: float = 0.0
     patience: int = 6  # epochs without dev improvement before stopping; 0 disables
+    # The learning rate is multiplied by lr_decay after every lr_patience epochs without
+    # dev improvement (1.0: constant), so training settles in before it stops.
+    lr_decay: float = 1.0
+    lr_patience: int = 2
     early_stop_metric: str = "loss"  # dev "loss", "chrf" or "bleu" (greedy decoding): picks best/
     # Seconds of training (steps and dev evaluation) summed over every run of the model
     # directory, like epochs; training stops cleanly when they are spent. 0: no limit.
@@ -204,7 +208,10 @@ class Config:
             raise NmtError(f"data.dev_fraction must be in (0, 1), got {d.dev_fraction}")
         if not 0.0 <= t.label_smoothing < 1.0:
             raise NmtError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
-        for name in ("patience", "checkpoint_every", "clip_norm", "cpu_streams", "max_time"):
+        if not 0.0 < t.lr_decay <= 1.0:
+            raise NmtError(f"train.lr_decay must be in (0, 1] (1: constant), got {t.lr_decay}")
+        names = ("patience", "lr_patience", "checkpoint_every", "clip_norm", "cpu_streams")
+        for name in (*names, "max_time"):
             if getattr(t, name) < 0:
                 raise NmtError(f"train.{name} must be >= 0, got {getattr(t, name)}")
         if t.early_stop_metric not in EARLY_STOP_METRICS:

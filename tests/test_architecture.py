@@ -24,6 +24,7 @@ ALLOWED = {
     "training": {"base", "data", "model", "fast", "modeldir", "decoding", "viz", "training"},
     "synthetic": {"base", "data", "model", "viz", "synthetic"},
     "bench": {"base", "data", "model", "fast", "modeldir", "decoding", "training", "bench"},
+    "serve": {"base", "decoding", "viz", "serve"},
     "cli": set(),  # the top: anything
 }
 BASE = {"nmt", "nmt.constants", "nmt.errors", "nmt.config", "nmt.files", "nmt.progress"}

@@ -1,8 +1,8 @@
 """The ``nmt`` command: parses arguments and calls library functions, nothing more.
 
 One module per command family (``train``, ``average``, ``translate`` with ``plot``, ``evaluate``,
-``export``, ``synthetic``, ``bench``), each with ``register(subparsers)`` and the ``run``
-functions it sets as defaults; ``args`` holds the argument types and options they share.
+``export``, ``serve``, ``synthetic``, ``bench``), each with ``register(subparsers)`` and the
+``run`` functions it sets as defaults; ``args`` holds the argument types and options they share.
 Commands import TensorFlow only inside ``run``, so ``nmt --help`` answers at once.
 """
 
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from nmt import __version__
-from nmt.cli import average, bench, evaluate, export, synthetic, train, translate
+from nmt.cli import average, bench, evaluate, export, serve, synthetic, train, translate
 from nmt.cli.quiet import silence_native_logs
 from nmt.errors import Interrupted, NmtError
 
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", **verbose)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for family in (train, average, translate, evaluate, export, synthetic, bench):
+    for family in (train, average, translate, evaluate, export, serve, synthetic, bench):
         family.register(sub)
     for command in sub.choices.values():
         # After the command too; SUPPRESS keeps a -v given before it.

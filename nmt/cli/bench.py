@@ -1,16 +1,17 @@
-"""``nmt bench train`` and ``nmt bench decode``: throughput on random tokens (``nmt.bench``)."""
+"""``nmt bench train`` and ``nmt bench decode``: throughput on random tokens (``nmt.bench``);
+``nmt bench serve``: a real ``nmt serve`` under concurrent load."""
 
 from __future__ import annotations
 
 import argparse
 
-from nmt.cli.args import non_negative_int, positive_int
+from nmt.cli.args import add_models, non_negative_float, non_negative_int, positive_int
 from nmt.errors import NmtError
 
 
 def register(sub) -> None:
-    """Adds ``bench`` and its two subcommands to the ``nmt`` subcommands."""
-    p = sub.add_parser("bench", help="training and decoding throughput on random tokens")
+    """Adds ``bench`` and its subcommands to the ``nmt`` subcommands."""
+    p = sub.add_parser("bench", help="training, decoding and serving throughput")
     what = p.add_subparsers(dest="bench", required=True, metavar="WHAT")
     train = what.add_parser("train", help="training throughput (target tokens/s, FLOP/s)")
     _add_size(train)
@@ -31,7 +32,35 @@ def register(sub) -> None:
     _add_size(decode)
     decode.add_argument("--beam", type=positive_int, default=4, help="beam size")
     decode.add_argument("--repeats", type=positive_int, default=5, help="timed repeats")
+    _add_serve(what)
     p.set_defaults(run=run)
+
+
+def _add_serve(what) -> None:
+    serve = what.add_parser(
+        "serve", help="nmt serve under load: sentences/s, latency, speed-up over one at a time"
+    )
+    add_models(serve)
+    serve.add_argument("--concurrency", type=positive_int, default=16, help="client threads")
+    serve.add_argument("--requests", type=positive_int, default=2000, help="concurrent requests")
+    serve.add_argument(
+        "--sequential", type=positive_int, default=200, metavar="N",
+        help="requests sent one at a time first, the baseline (default: %(default)s)",
+    )  # fmt: skip
+    serve.add_argument("--beam", type=positive_int, metavar="K", help="the server's --beam")
+    serve.add_argument("--max-batch", type=positive_int, default=32, help="the server's")
+    serve.add_argument(
+        "--batch-window-ms", type=non_negative_float, default=5.0, help="the server's"
+    )
+    serve.add_argument(
+        "--max-time", type=non_negative_float, default=300.0, metavar="SECONDS",
+        help="time limit of each run; requests not sent by then are left out",
+    )  # fmt: skip
+    serve.add_argument(
+        "--timeout", type=non_negative_float, default=30.0, metavar="SECONDS",
+        help="client time limit per request (a late answer counts as failed)",
+    )  # fmt: skip
+    serve.add_argument("--json", action="store_true", help="end with one JSON object")
 
 
 def _add_size(p: argparse.ArgumentParser) -> None:
@@ -50,6 +79,10 @@ def _add_size(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Checks the sizes against each other, then runs the chosen benchmark."""
+    if args.bench == "serve":
+        from nmt.bench.serve import run_serve
+
+        return run_serve(args)
     from nmt.bench import throughput as bench
 
     if args.vocab <= bench.FIRST_ID:

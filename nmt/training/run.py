@@ -17,8 +17,9 @@ from nmt.decoding.translator import Translator
 from nmt.errors import NmtError
 from nmt.fast import cpu_streams
 from nmt.training import distribute
+from nmt.training.results import EpochResult, TrainResult
 from nmt.training.summaries import Summaries
-from nmt.training.trainer import EpochResult, Trainer, TrainResult
+from nmt.training.trainer import Trainer
 
 
 def train_translator(
@@ -88,7 +89,7 @@ def _train(config, out, strategy, corpus, src, tgt, overwrite, log, on_epoch_end
     summaries = None
     if chief:
         translator = Translator(trainer.model, src_tok, tgt_tok, config)
-        summaries = Summaries(out, translator, dev.src, trainer.step, config.train.learning_rate)
+        summaries = Summaries(out, translator, dev.src, trainer.step, trainer.learning_rate)
     if trainer.restore():
         step, epoch = int(trainer.step.numpy()), int(trainer.epoch.numpy())
         log(f"resuming from step {step} (epoch {epoch + 1})")

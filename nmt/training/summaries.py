@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from nmt.training.trainer import EpochResult
+from nmt.training.results import EpochResult
 
 LOG_DIR = "logs"
 # Few enough to keep an epoch's overhead to one small batched decode.
@@ -31,7 +31,7 @@ class Summaries:
         translator: A ``Translator`` over the model being trained.
         samples: Source sentences whose alignments are logged each epoch.
         step: Variable holding the global step, used as the x axis.
-        learning_rate: The optimizer's learning rate (a number or schedule value).
+        learning_rate: The optimizer's learning rate (a variable, read at each epoch's end).
     """
 
     def __init__(self, model_dir, translator, samples: list[str], step, learning_rate):
@@ -47,7 +47,7 @@ class Summaries:
         with self.writer.as_default(step=step):
             tf.summary.scalar("loss/train", epoch.train_loss)
             tf.summary.scalar("loss/dev", epoch.dev_loss)
-            tf.summary.scalar("learning_rate", float(self.learning_rate))
+            tf.summary.scalar("learning_rate", float(self.learning_rate.numpy()))
             tf.summary.scalar("tgt_tokens_per_s", epoch.tokens_per_s)
             if epoch.dev_metrics:
                 for name, value in epoch.dev_metrics.items():

@@ -7,7 +7,6 @@ import math
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -23,27 +22,8 @@ from nmt.progress import progress_bar
 from nmt.training import distribute
 from nmt.training.checkpoints import TrainingState
 from nmt.training.interrupt import Interruptible, TimeBudget, format_duration
+from nmt.training.results import EpochResult, TrainResult
 from nmt.training.steps import Steps
-
-
-@dataclass
-class EpochResult:
-    epoch: int
-    train_loss: float
-    dev_loss: float
-    tokens_per_s: float
-    seconds: float
-    dev_metrics: dict[str, float] = field(default_factory=dict)  # e.g. chrF, when computed
-
-
-@dataclass
-class TrainResult:
-    steps: int
-    epochs: list[EpochResult] = field(default_factory=list)
-    best_dev_loss: float = math.inf
-    stopped_early: bool = False
-    best_dev_metric: float | None = None
-    out_of_time: bool = False  # stopped by train.max_time
 
 
 class Trainer:
@@ -190,6 +170,7 @@ class Trainer:
                     self.bad_epochs.assign(0)
                 else:
                     self.bad_epochs.assign_add(1)
+                    self._lower_learning_rate(measure, log)
                 self.save()
                 er = EpochResult(epoch + 1, stats[0], dev_loss, stats[1], stats[2])
                 if value is not None:
@@ -227,6 +208,22 @@ class Trainer:
         if improved:
             self.state.save_best()
         return dev_loss, value, improved
+
+    @property
+    def learning_rate(self):
+        """The optimizer's current learning rate (a variable)."""
+        return getattr(self.optimizer, "inner_optimizer", self.optimizer).learning_rate
+
+    def _lower_learning_rate(self, measure: str, log: Callable[[str], None]) -> None:
+        """``train.lr_decay`` times the rate after every ``train.lr_patience`` epochs without
+        improvement; the rate is an optimizer variable, so a resumed run goes on with it."""
+        t, bad = self.config.train, int(self.bad_epochs.numpy())
+        if t.lr_decay == 1.0 or not t.lr_patience or bad % t.lr_patience:
+            return
+        lowered = float(self.learning_rate.numpy()) * t.lr_decay
+        with self._scope():
+            self.learning_rate.assign(lowered)
+        log(f"learning rate lowered to {lowered:.3g}: no better dev {measure} in {bad} epochs")
 
     def _train_epoch(self, train: Encoded, epoch: int, interrupt):
         """Train until the epoch ends, a signal, or the time budget is spent.

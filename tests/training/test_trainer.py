@@ -19,6 +19,7 @@ from nmt.training.interrupt import TimeBudget
 from nmt.training.run import train_translator
 from nmt.training.steps import Steps
 from nmt.training.summaries import ImageBudget
+from nmt.training.trainer import Trainer
 
 PAIRS = [
     ("Artificial Intelligence", "인공 지능"),
@@ -142,6 +143,32 @@ def test_runs_that_differ_in_seed_share_tokenizers_and_ensemble(tmp_path, monkey
     weights = [modeldir.load(out)[1].get_weights()[0] for out in runs]
     assert not np.array_equal(*weights)
     assert Translator.load(runs).translate(["Thank you."])[0].tgt_tokens
+
+
+def test_learning_rate_falls_after_flat_epochs_and_resumes_so(tmp_path, monkeypatch):
+    """Dev pairs unlike the training ones stop improving within a few epochs; after each
+    epoch without improvement (lr_patience 1) the rate halves, as the log says, and the
+    optimizer carries it in the checkpoint."""
+    without_images(monkeypatch)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = lambda pairs: "".join(f"{en}\t{ko}\n" for en, ko in pairs)  # noqa: E731
+    (corpus / "train.tsv").write_text(lines(PAIRS[:-2]), encoding="utf-8")
+    (corpus / "dev.tsv").write_text(lines(PAIRS[-2:]), encoding="utf-8")
+    config = tiny_config(epochs=6, lr_decay=0.5, lr_patience=1)
+    messages = []
+    train_translator(config, tmp_path / "model", corpus=corpus, log=messages.append)
+    epochs = [m for m in messages if m.startswith("epoch ")]
+    dev = [float(m.split("dev loss ")[1].split(",")[0]) for m in epochs]
+    flat = [e for e in range(1, len(dev)) if dev[e] >= min(dev[:e])]
+    lowered = [m for m in messages if m.startswith("learning rate lowered to")]
+    assert flat, "the fixture must give epochs without improvement"
+    assert len(lowered) == len(flat)
+    rates = [float(m.split()[4].rstrip(":")) for m in lowered]
+    np.testing.assert_allclose(rates, [0.01 * 0.5 ** (i + 1) for i in range(len(flat))], rtol=1e-3)
+    restored = Trainer(config, tmp_path / "model")
+    assert restored.restore()
+    np.testing.assert_allclose(float(restored.learning_rate.numpy()), rates[-1], rtol=1e-6)
 
 
 def test_rerun_resumes_and_counts_steps(continued, monkeypatch):

@@ -1,0 +1,85 @@
+"""``nmt serve``: a trained model behind an HTTP API and a page (``nmt.serve``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from nmt.cli.args import (
+    add_decoding,
+    add_models,
+    non_negative_float,
+    non_negative_int,
+    positive_int,
+)
+
+
+def register(sub) -> None:
+    """Adds ``serve`` to the ``nmt`` subcommands."""
+    p = sub.add_parser("serve", help="serve translations over HTTP: a JSON API and a page")
+    add_models(p)
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    p.add_argument(
+        "--port", type=non_negative_int, default=8000,
+        help="port (default: %(default)s; 0: a free one, named on the startup line)",
+    )  # fmt: skip
+    add_decoding(p)
+    batching = p.add_argument_group("batching")
+    batching.add_argument(
+        "--max-batch", type=positive_int, default=32, metavar="N",
+        help="sentences decoded together at most (default: %(default)s)",
+    )  # fmt: skip
+    batching.add_argument(
+        "--batch-window-ms", type=non_negative_float, default=5.0, metavar="M",
+        help="how long a request waits for others to share its batch (default: %(default)s)",
+    )  # fmt: skip
+    limits = p.add_argument_group("limits (a request beyond one gets a 4xx JSON error)")
+    limits.add_argument(
+        "--max-chars", type=positive_int, default=2000, metavar="N",
+        help="characters per text (default: %(default)s)",
+    )  # fmt: skip
+    limits.add_argument(
+        "--max-texts", type=positive_int, default=64, metavar="N",
+        help="texts per request (default: %(default)s)",
+    )  # fmt: skip
+    limits.add_argument(
+        "--max-body", type=positive_int, default=1 << 20, metavar="BYTES",
+        help="request body size (default: %(default)s)",
+    )  # fmt: skip
+    limits.add_argument(
+        "--max-beam", type=positive_int, default=16, metavar="K",
+        help="largest beam a request may ask for (default: %(default)s)",
+    )  # fmt: skip
+    limits.add_argument(
+        "--timeout", type=non_negative_float, default=30.0, metavar="SECONDS",
+        help="time a request may wait for its translation, then 503; 0: no limit "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    p.epilog = (
+        "The model is loaded and its search compiled before the port opens. POST /translate "
+        'takes {"text": ...} or {"texts": [...]}; POST /translator/translate speaks '
+        "OpenNMT-py's REST format; / is a page that translates as you type and draws the "
+        "attention; /docs has the OpenAPI docs. See docs/serve.md."
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serves until SIGTERM (then exits 0) or Ctrl-C."""
+    from nmt.serve.schema import Settings
+    from nmt.serve.server import serve
+
+    settings = Settings(
+        beam=args.beam,
+        n_best=args.n_best,
+        length_penalty=args.length_penalty,
+        max_chars=args.max_chars,
+        max_texts=args.max_texts,
+        max_body=args.max_body,
+        max_beam=args.max_beam,
+        timeout=args.timeout,
+        max_batch=args.max_batch,
+        batch_window_ms=args.batch_window_ms,
+    )
+    return serve(args.model, settings, args.host, args.port, verbose=args.verbose)

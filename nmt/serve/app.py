@@ -1,0 +1,202 @@
+"""The ASGI app of ``nmt serve``: the JSON API, its OpenAPI docs and the page.
+
+Every route answers a client's mistake with a 4xx status and ``{"error": "..."}`` in
+words a person can act on; only a fault of the server itself is a 5xx, and no request,
+however malformed, stops the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import mimetypes
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+
+from nmt import __version__
+from nmt.serve.batcher import Batcher, Busy
+from nmt.serve.limits import BodyLimit, validation_message
+from nmt.serve.schema import (
+    ErrorOut,
+    OnmtItem,
+    OnmtResult,
+    RequestError,
+    Settings,
+    TranslateRequest,
+    TranslateResponse,
+    check_texts,
+    onmt_json,
+    request_texts,
+    search_options,
+    translation_json,
+)
+
+PAGE_DIR = Path(__file__).parent / "page"
+_ERRORS = {
+    400: {"model": ErrorOut, "description": "malformed JSON"},
+    413: {"model": ErrorOut, "description": "body too large"},
+    422: {"model": ErrorOut, "description": "invalid request, or outside the limits"},
+    503: {"model": ErrorOut, "description": "busy, or the time limit passed"},
+}
+
+
+def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI:
+    """The app serving ``translator``, a loaded (and warmed up) ``Translator``.
+
+    Args:
+        translator: What ``nmt.decoding.export.load_translator`` returned.
+        model_dirs: The directories it was loaded from, as ``/models`` reports them.
+        settings: Decoding defaults, limits and batching.
+    """
+    config = translator.config
+    settings = settings.resolved(config.decode)
+    batcher = Batcher(
+        functools.partial(_translate, translator, settings.length_penalty),
+        settings.max_batch,
+        settings.batch_window_ms / 1000,
+        settings.max_pending,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(
+        title="nmt",
+        version=__version__,
+        description="English to Korean translation with an LSTM-attention model; "
+        "see docs/serve.md.",
+        lifespan=lifespan,
+    )
+    app.state.batcher = batcher
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body)
+    _add_error_handlers(app)
+
+    async def decode(texts: list[str], beam: int, n_best: int):
+        try:
+            limit = settings.timeout or None  # 0: no limit
+            return await asyncio.wait_for(batcher.translate(texts, beam, n_best), limit)
+        except Busy as exc:
+            raise RequestError(f"the server is busy: {exc}", 503) from None
+        except asyncio.TimeoutError:
+            raise RequestError(
+                f"no translation within the time limit ({settings.timeout:g} s); retry later",
+                503,
+            ) from None
+
+    @app.post("/translate", response_model=TranslateResponse, responses=_ERRORS)
+    async def translate(request: TranslateRequest):
+        """Translates ``text`` or ``texts``; tokens, scores and, when asked, attention."""
+        texts = request_texts(request, settings)
+        vocab = config.model.tgt_vocab_size
+        beam, n_best = search_options(request.beam, request.n_best, settings, vocab)
+        results = await decode(texts, beam, n_best)
+        body = {
+            "translations": [
+                translation_json(r, request.attention, request.words) for r in results
+            ],
+            "beam": beam,
+            "n_best": n_best,
+            "words": request.words,
+        }
+        return JSONResponse(body)  # built by hand: validating big matrices costs time
+
+    @app.post("/translator/translate", response_model=list[list[OnmtResult]], responses=_ERRORS)
+    async def translate_onmt(items: list[OnmtItem]):
+        """OpenNMT-py's REST format: ``[{"src": ..., "id": ...}]`` in, ``n_best`` lists out."""
+        check_texts([item.src for item in items], settings)
+        beam, n_best = search_options(None, None, settings, config.model.tgt_vocab_size)
+        results = await decode([item.src for item in items], beam, n_best)
+        return JSONResponse(onmt_json(items, results, n_best))
+
+    @app.get("/health")
+    async def health():
+        """Whether the model is loaded, the version, and what the batcher has done."""
+        stats = batcher.stats
+        return {
+            "status": "ok",
+            "model_loaded": True,
+            "version": __version__,
+            "batches": stats.batches,
+            "requests": stats.requests,
+            "sentences": stats.sentences,
+            "largest_batch": stats.largest_batch,
+        }
+
+    @app.get("/models")
+    async def models():
+        """The model directories, vocabularies, decode defaults and server settings."""
+        decode_config = config.decode
+        return {
+            "models": [str(d) for d in model_dirs],
+            "ensemble_size": len(model_dirs),
+            "src_vocab_size": config.model.src_vocab_size,
+            "tgt_vocab_size": config.model.tgt_vocab_size,
+            "max_src_len": config.data.max_src_len,
+            "decode": {
+                "beam_size": decode_config.beam_size,
+                "n_best": decode_config.n_best,
+                "length_penalty": decode_config.length_penalty,
+            },
+            "server": settings.to_json(),
+        }
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(PAGE_DIR / "index.html")
+
+    @app.get("/page/cjk-font", include_in_schema=False)
+    async def cjk_font():
+        return _font_response()
+
+    app.mount("/page", StaticFiles(directory=PAGE_DIR), name="page")
+    return app
+
+
+def _translate(translator, length_penalty: float, texts: list[str], beam: int, n_best: int):
+    return translator.translate(texts, beam, n_best, length_penalty)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestError)
+    async def refused(request: Request, exc: RequestError):
+        return JSONResponse({"error": str(exc)}, exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        status, message = validation_message(exc.errors())
+        return JSONResponse({"error": message}, status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def failed(request: Request, exc: Exception):
+        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+
+
+@functools.cache
+def _font_file() -> str | None:
+    # The packaged Noto Sans CJK of the plots: browsers without a Hangul font get it
+    # from here, since the page may use nothing from the internet.
+    from nmt.viz.fonts import cjk_font
+
+    font = cjk_font()
+    return font.get_file() if font is not None else None
+
+
+def _font_response():
+    path = _font_file()
+    if path is None:
+        return JSONResponse({"error": "no font with Hangul glyphs is installed"}, 404)
+    media = mimetypes.guess_type(path)[0] or "font/otf"
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "max-age=86400"})

@@ -1,0 +1,160 @@
+"""Concurrent requests gathered into batches for the compiled search.
+
+The search costs about the same for one sentence as for thirty-two (the per-step work
+is a few small matmuls whatever the batch), so requests that arrive together are
+decoded together. The first request of a batch waits at most ``window`` seconds for
+others with the same search options; while a batch decodes, new requests queue up and
+form the next one at once. The search runs in one worker thread (TensorFlow releases
+the GIL), so the event loop keeps accepting and answering meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from nmt.decoding.translation import Translation
+
+# (texts, beam, n_best) -> one Translation per text.
+TranslateFn = Callable[[list[str], int, int], list[Translation]]
+
+
+class Busy(Exception):
+    """More sentences are queued than the server holds; the client should retry later."""
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    key: tuple[int, int]  # (beam, n_best): only jobs with equal keys share a batch
+    future: asyncio.Future
+    queued: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Stats:
+    """What the batcher has done so far; read by ``/health`` and the tests."""
+
+    batches: int = 0
+    requests: int = 0
+    sentences: int = 0
+    largest_batch: int = 0  # in sentences
+
+
+class Batcher:
+    """Gathers ``translate`` calls into batches and runs them in a worker thread.
+
+    Args:
+        translate: Decodes one batch (``Translator.translate`` with beam and n-best).
+        max_batch: Sentences per batch at most; a single larger request runs alone.
+        window: Seconds the first request of a batch waits for more.
+        max_pending: Sentences waiting at most; past that ``translate`` raises ``Busy``.
+    """
+
+    def __init__(self, translate: TranslateFn, max_batch: int, window: float, max_pending: int):
+        self._translate = translate
+        self.max_batch = max_batch
+        self.window = window
+        self.max_pending = max_pending
+        self.stats = Stats()
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._waiting: list[_Job] = []  # taken off the queue but left for a later batch
+        self._pending = 0
+        self._task: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nmt-search")
+
+    def start(self) -> None:
+        """Starts gathering; call from the event loop that will submit requests."""
+        self._queue = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="nmt-batcher")
+
+    async def stop(self) -> None:
+        """Stops gathering; requests still queued are cancelled."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        for job in self._drain():
+            job.future.cancel()
+        self._executor.shutdown(wait=True)
+
+    async def translate(self, texts: list[str], beam: int, n_best: int) -> list[Translation]:
+        """Translates ``texts`` in some batch; raises ``Busy`` when the queue is full."""
+        if self._pending + len(texts) > self.max_pending:
+            raise Busy(f"{self._pending} sentences are waiting; retry in a moment")
+        future = asyncio.get_running_loop().create_future()
+        self._pending += len(texts)
+        self._queue.put_nowait(_Job(list(texts), (beam, n_best), future))
+        try:
+            return await future
+        finally:
+            self._pending -= len(texts)
+
+    def _drain(self) -> list[_Job]:
+        jobs, self._waiting = self._waiting, []
+        while self._queue is not None and not self._queue.empty():
+            jobs.append(self._queue.get_nowait())
+        return jobs
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._gather()
+            batch = [job for job in batch if not job.future.done()]  # timed out meanwhile
+            if batch:
+                await self._decode(batch)
+
+    async def _gather(self) -> list[_Job]:
+        """The oldest job, and the jobs with its key that arrive within the window."""
+        first = self._waiting.pop(0) if self._waiting else await self._queue.get()
+        batch, size = [first], len(first.texts)
+        for job in list(self._waiting):
+            if job.key == first.key and size + len(job.texts) <= self.max_batch:
+                self._waiting.remove(job)
+                batch.append(job)
+                size += len(job.texts)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.window
+        while size < self.max_batch:
+            if self._queue.empty():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self._queue.get(), remaining)
+                except asyncio.TimeoutError:  # not the builtin before 3.11
+                    break
+            else:
+                job = self._queue.get_nowait()  # queued while the last batch decoded
+            if job.key == first.key and size + len(job.texts) <= self.max_batch:
+                batch.append(job)
+                size += len(job.texts)
+            else:
+                self._waiting.append(job)
+                if job.key == first.key:
+                    break  # full: this job opens the next batch
+        return batch
+
+    async def _decode(self, batch: list[_Job]) -> None:
+        texts = [text for job in batch for text in job.texts]
+        beam, n_best = batch[0].key
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(
+                self._executor, self._translate, texts, beam, n_best
+            )
+        except Exception as exc:  # one batch's failure is its requests' failure only
+            for job in batch:
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        self.stats.batches += 1
+        self.stats.requests += len(batch)
+        self.stats.sentences += len(texts)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(texts))
+        start = 0
+        for job in batch:
+            if not job.future.done():
+                job.future.set_result(results[start : start + len(job.texts)])
+            start += len(job.texts)

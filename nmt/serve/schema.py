@@ -1,0 +1,217 @@
+"""What the server accepts and returns: request models, their limits, and JSON builders.
+
+Types are strict (``"beam": "4"`` is an error, not a 4) and unknown fields are refused,
+so a client's typo gets a message instead of a silently ignored option. The limits are
+checked here, in plain code, because they come from the command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from nmt.decoding.translation import Hypothesis, Translation
+from nmt.viz.pieces import merge_pieces
+
+_EOS_WORD = "</s>"
+
+
+class RequestError(Exception):
+    """A request the server refuses; ``status`` is the HTTP status (4xx) to answer with."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class Settings:
+    """The server's decoding defaults, limits and batching, from ``nmt serve``'s flags.
+
+    ``beam`` and ``n_best`` are what a request that names neither gets, and what every
+    OpenNMT-py-format request gets (that format has no per-request search options).
+    ``None`` (for them and ``length_penalty``) stands for the model's ``decode`` config;
+    ``resolved`` fills it in.
+    """
+
+    beam: int | None = None
+    n_best: int | None = None
+    length_penalty: float | None = None
+    max_chars: int = 2000  # characters per text
+    max_texts: int = 64  # texts per request
+    max_body: int = 1 << 20  # bytes per request body
+    max_beam: int = 16
+    timeout: float = 30.0  # seconds a request may wait for its translation
+    max_batch: int = 32  # sentences per batch of the search
+    batch_window_ms: float = 5.0  # how long the first request of a batch waits for others
+    max_pending: int = 4096  # sentences queued at once before requests are turned away
+
+    def resolved(self, decode) -> Settings:
+        """A copy with the model's ``DecodeConfig`` in place of each ``None``."""
+        beam = decode.beam_size if self.beam is None else self.beam
+        n_best = min(decode.n_best, beam) if self.n_best is None else self.n_best
+        alpha = decode.length_penalty if self.length_penalty is None else self.length_penalty
+        return replace(self, beam=beam, n_best=n_best, length_penalty=alpha)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class TranslateRequest(BaseModel):
+    """``POST /translate``: one ``text`` or a list of ``texts``, and search options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr | None = Field(None, description="one sentence (or use texts)")
+    texts: list[StrictStr] | None = Field(None, description="several sentences")
+    beam: StrictInt | None = Field(None, description="beam size; 1 is greedy search")
+    n_best: StrictInt | None = Field(None, description="hypotheses per sentence, <= beam")
+    attention: StrictBool = Field(False, description="include each hypothesis's attention")
+    words: StrictBool = Field(False, description="merge subword pieces into words")
+
+
+class OnmtItem(BaseModel):
+    """One element of an OpenNMT-py ``/translator/translate`` request."""
+
+    model_config = ConfigDict(extra="allow")  # OpenNMT-py clients may send more fields
+
+    src: StrictStr
+    id: StrictInt | None = None
+
+
+class HypothesisOut(BaseModel):
+    text: str
+    score: float
+    log_prob: float
+    tgt_tokens: list[str]
+    attention: list[list[float]] | None = Field(
+        None, description="(target tokens) x (source tokens); each row sums to 1"
+    )
+
+
+class TranslationOut(BaseModel):
+    source: str
+    text: str = Field(description="the best hypothesis's text")
+    src_tokens: list[str]
+    truncated: bool
+    hypotheses: list[HypothesisOut]
+
+
+class TranslateResponse(BaseModel):
+    translations: list[TranslationOut]
+    beam: int
+    n_best: int
+    words: bool
+
+
+class OnmtResult(BaseModel):
+    src: str
+    tgt: str
+    n_best: int
+    pred_score: float
+    align: list[str] | None = Field(
+        None, description='word alignment as Pharaoh "src-tgt" pairs, one string per segment'
+    )
+
+
+class ErrorOut(BaseModel):
+    error: str
+
+
+def request_texts(request: TranslateRequest, settings: Settings) -> list[str]:
+    """The request's texts, once they are within the limits; raises ``RequestError``."""
+    if (request.text is None) == (request.texts is None):
+        raise RequestError('give either "text" (a string) or "texts" (a list of strings)')
+    texts = [request.text] if request.texts is None else request.texts
+    check_texts(texts, settings)
+    return texts
+
+
+def check_texts(texts: list[str], settings: Settings) -> None:
+    """Raises ``RequestError`` for no texts, too many, or one too long."""
+    if not texts:
+        raise RequestError("the request holds no texts; send at least one")
+    if len(texts) > settings.max_texts:
+        raise RequestError(
+            f"{len(texts)} texts in one request; at most {settings.max_texts} are allowed"
+        )
+    for i, text in enumerate(texts):
+        if len(text) > settings.max_chars:
+            raise RequestError(
+                f"text {i} has {len(text)} characters; at most {settings.max_chars} are allowed"
+            )
+
+
+def search_options(
+    beam: int | None, n_best: int | None, settings: Settings, vocab_size: int
+) -> tuple[int, int]:
+    """``(beam, n_best)`` of a request, defaults filled in; raises ``RequestError``."""
+    beam = settings.beam if beam is None else beam
+    # A request that raises only the beam still gets the server's n-best, if it fits.
+    n_best = min(settings.n_best, beam) if n_best is None else n_best
+    top = min(settings.max_beam, vocab_size)
+    if not 1 <= beam <= top:
+        raise RequestError(f"beam must be between 1 and {top}, got {beam}")
+    if not 1 <= n_best <= beam:
+        raise RequestError(f"n_best must be between 1 and the beam ({beam}), got {n_best}")
+    return beam, n_best
+
+
+def translation_json(result: Translation, attention: bool, words: bool) -> dict:
+    """One ``TranslationOut`` as a dict; tokens (and weights) over words when ``words``."""
+    hypotheses = []
+    src_tokens = result.src_tokens
+    for h in result.hypotheses:
+        weights, src, tgt = h.attention, result.src_tokens, h.tgt_tokens
+        if words and src and tgt:
+            weights, src, tgt = merge_pieces(weights, src, tgt)
+        src_tokens = src if src else src_tokens
+        out = {"text": h.text, "score": h.score, "log_prob": h.log_prob, "tgt_tokens": tgt}
+        if attention:
+            out["attention"] = np.round(np.asarray(weights, float), 5).tolist()
+        hypotheses.append(out)
+    return {
+        "source": result.source,
+        "text": result.text,
+        "src_tokens": src_tokens,
+        "truncated": result.truncated,
+        "hypotheses": hypotheses,
+    }
+
+
+def onmt_json(items: list[OnmtItem], results: list[Translation], n_best: int) -> list[list]:
+    """OpenNMT-py's ``/translate`` response: ``n_best`` lists, the k-th holding every
+    input's k-th best hypothesis, in input order.
+
+    A sentence with fewer hypotheses than ``n_best`` (the search found fewer within the
+    length limit) is padded with empty ones scored 0, as OpenNMT-py answers blank input.
+    """
+    out: list[list] = [[] for _ in range(n_best)]
+    for item, result in zip(items, results):
+        for k in range(n_best):
+            h = result.hypotheses[k] if k < len(result.hypotheses) else None
+            entry = {
+                "src": item.src,
+                "tgt": h.text if h else "",
+                "n_best": n_best,
+                "pred_score": h.score if h else 0.0,
+            }
+            if h is not None and h.tgt_tokens and result.src_tokens:
+                entry["align"] = [pharaoh(h, result.src_tokens)]
+            out[k].append(entry)
+    return out
+
+
+def pharaoh(h: Hypothesis, src_tokens: list[str]) -> str:
+    """The hypothesis's word alignment as OpenNMT-py writes it: ``"src-tgt"`` pairs of
+    word indices, each target word paired with the source word it attended to most,
+    sorted by source then target index; ``</s>`` is left out on both sides."""
+    weights, src_words, tgt_words = merge_pieces(h.attention, src_tokens, h.tgt_tokens)
+    columns = [i for i, w in enumerate(src_words) if w != _EOS_WORD]
+    rows = [j for j, w in enumerate(tgt_words) if w != _EOS_WORD]
+    if not columns or not rows:
+        return ""
+    best = np.asarray(columns)[np.argmax(weights[np.ix_(rows, columns)], axis=1)]
+    return " ".join(f"{i}-{j}" for i, j in sorted(zip(best.tolist(), range(len(rows)))))

@@ -1,0 +1,226 @@
+"""``nmt serve``'s API against the real app and the tiny model, through Starlette's client."""
+
+import json
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from nmt import __version__
+from nmt.decoding.export import load_translator
+from nmt.serve.app import create_app
+from nmt.serve.schema import Settings
+from nmt.viz.pieces import merge_pieces
+
+LIMITS = dict(max_chars=50, max_texts=4, max_body=2000, max_beam=4, timeout=20.0)
+
+
+@pytest.fixture(scope="module")
+def translator(tiny_model_dir):
+    return load_translator(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def client(translator, tiny_model_dir):
+    app = create_app(translator, [str(tiny_model_dir)], Settings(**LIMITS))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def post(client, body, path="/translate"):
+    return client.post(path, json=body)
+
+
+def test_one_text_gives_what_the_translator_gives(client, translator):
+    response = post(client, {"text": "Thank you."})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["beam"], body["n_best"], body["words"]) == (1, 1, False)
+    [out] = body["translations"]
+    [expected] = translator.translate(["Thank you."], 1, 1)
+    assert out["text"] == expected.text and out["source"] == "Thank you."
+    assert out["src_tokens"] == expected.src_tokens and out["truncated"] is False
+    [h] = out["hypotheses"]
+    assert h["tgt_tokens"] == expected.tgt_tokens
+    assert h["score"] == pytest.approx(expected.score, abs=1e-5)
+    assert "attention" not in h  # only when asked
+
+
+def test_attention_has_a_row_per_target_and_a_column_per_source_token(client):
+    body = post(client, {"texts": ["Machine Learning", "Good morning."], "attention": True}).json()
+    for out in body["translations"]:
+        for h in out["hypotheses"]:
+            weights = np.asarray(h["attention"])
+            assert weights.shape == (len(h["tgt_tokens"]), len(out["src_tokens"]))
+            np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-3)
+
+
+def test_words_merge_the_pieces_as_nmt_plot_does(client, translator):
+    text = "Where is the station?"
+    body = post(client, {"text": text, "attention": True, "words": True}).json()
+    [out] = body["translations"]
+    [expected] = translator.translate([text], 1, 1)
+    merged, src_words, tgt_words = merge_pieces(
+        expected.attention, expected.src_tokens, expected.tgt_tokens
+    )
+    assert out["src_tokens"] == src_words and out["hypotheses"][0]["tgt_tokens"] == tgt_words
+    np.testing.assert_allclose(out["hypotheses"][0]["attention"], merged, atol=1e-4)
+    assert body["words"] is True
+
+
+def test_n_best_gives_several_hypotheses_best_first(client):
+    body = post(client, {"text": "Artificial Intelligence", "beam": 4, "n_best": 3}).json()
+    assert (body["beam"], body["n_best"]) == (4, 3)
+    scores = [h["score"] for h in body["translations"][0]["hypotheses"]]
+    assert 1 <= len(scores) <= 3 and scores == sorted(scores, reverse=True)
+
+
+def test_blank_text_gives_a_blank_translation(client):
+    body = post(client, {"texts": ["  ", "Thank you."], "attention": True, "words": True}).json()
+    blank = body["translations"][0]
+    assert blank["text"] == "" and blank["hypotheses"][0]["tgt_tokens"] == []
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({}, 422, "either"),
+        ({"text": "a", "texts": ["b"]}, 422, "either"),
+        ({"texts": []}, 422, "no texts"),
+        ({"texts": ["a"] * 5}, 422, "at most 4"),
+        ({"text": "x" * 51}, 422, "at most 50"),
+        ({"text": 3}, 422, "text: Input should be a valid string"),
+        ({"texts": ["a", 2]}, 422, "texts[1]"),
+        ({"texts": "a"}, 422, "texts"),
+        ({"text": "a", "beam": "4"}, 422, "beam"),
+        ({"text": "a", "beam": 0}, 422, "beam must be between 1 and 4"),
+        ({"text": "a", "beam": 5}, 422, "beam must be between 1 and 4"),
+        ({"text": "a", "beam": 2, "n_best": 3}, 422, "n_best must be between 1 and the beam"),
+        ({"text": "a", "n_best": 0}, 422, "n_best"),
+        ({"text": "a", "attention": "yes"}, 422, "attention"),
+        ({"text": "a", "txt": "b"}, 422, "txt: Extra inputs are not permitted"),
+        (["a"], 422, 'the body must be a JSON object such as {"text": "..."}'),
+        (None, 422, "no JSON body"),
+    ],
+)
+def test_bad_requests_get_a_readable_4xx(client, body, status, words):
+    response = post(client, body)
+    assert response.status_code == status, response.text
+    assert words in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "content, status, words",
+    [
+        (b'{"text": "unclosed', 400, "not valid JSON"),
+        (b"", 422, "no JSON body"),
+        (b"\xff\xfe", 400, "not valid JSON"),
+        (json.dumps({"texts": ["a" * 40] * 60}).encode(), 413, "larger than 2000 bytes"),
+    ],
+)
+def test_malformed_bodies_get_a_readable_4xx(client, content, status, words):
+    headers = {"Content-Type": "application/json"}
+    response = client.post("/translate", content=content, headers=headers)
+    assert response.status_code == status, response.text
+    assert words in response.json()["error"]
+
+
+def test_a_body_that_is_not_json_says_so(client):
+    response = client.post("/translate", content=b"text=a", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 422
+    assert "Content-Type: application/json" in response.json()["error"]
+
+
+def test_a_chunked_body_over_the_limit_is_refused(client):
+    def chunks():
+        for _ in range(30):
+            yield b" " * 100
+
+    response = client.post(
+        "/translate", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413 and "larger than" in response.json()["error"]
+
+
+def test_wrong_method_and_path_are_4xx_json(client):
+    assert client.get("/translate").status_code == 405
+    response = client.get("/nowhere")
+    assert response.status_code == 404 and response.json() == {"error": "Not Found"}
+
+
+def test_the_server_answers_after_bad_requests(client):
+    for body in ({"texts": []}, {"text": 1}, {"text": "a", "beam": 99}):
+        assert post(client, body).status_code == 422
+    assert post(client, {"text": "Thank you."}).status_code == 200
+
+
+def test_opennmt_format_field_by_field(client, translator):
+    inputs = [{"src": "Thank you.", "id": 100}, {"src": "Good morning.", "id": 100}]
+    response = post(client, inputs, "/translator/translate")
+    assert response.status_code == 200
+    out = response.json()
+    # One list per n-best rank (the server's n_best: 1), each with one entry per input.
+    assert isinstance(out, list) and len(out) == 1 and len(out[0]) == 2
+    expected = translator.translate([i["src"] for i in inputs], 1, 1)
+    for entry, item, result in zip(out[0], inputs, expected):
+        assert set(entry) == {"src", "tgt", "n_best", "pred_score", "align"}
+        assert entry["src"] == item["src"] and entry["tgt"] == result.text
+        assert entry["n_best"] == 1
+        assert entry["pred_score"] == pytest.approx(result.score, abs=1e-5)
+        [align] = entry["align"]  # one Pharaoh string per segment
+        pairs = [tuple(map(int, pair.split("-"))) for pair in align.split()]
+        _, src_words, tgt_words = merge_pieces(
+            result.attention, result.src_tokens, result.tgt_tokens
+        )
+        # Every target word but </s> once, each to a source word but </s>.
+        assert sorted(t for _, t in pairs) == list(range(len(tgt_words) - 1))
+        assert all(0 <= s < len(src_words) - 1 for s, _ in pairs)
+        assert pairs == sorted(pairs)
+
+
+def test_opennmt_format_blank_input_and_errors(client):
+    out = post(client, [{"src": ""}], "/translator/translate").json()
+    assert out == [[{"src": "", "tgt": "", "n_best": 1, "pred_score": 0.0}]]
+    cases = [([], "no texts"), ([{"id": 1}], "[0].src: Field required"),
+             ({"src": "a"}, "must be a JSON list"), ([{"src": 5}], "[0].src")]  # fmt: skip
+    for body, words in cases:
+        response = post(client, body, "/translator/translate")
+        assert response.status_code == 422 and words in response.json()["error"], response.text
+
+
+def test_health_and_models(client, tiny_model_dir, translator):
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["model_loaded"] is True
+    assert health["version"] == __version__
+    models = client.get("/models").json()
+    config = translator.config
+    assert models["models"] == [str(tiny_model_dir)] and models["ensemble_size"] == 1
+    assert models["tgt_vocab_size"] == config.model.tgt_vocab_size
+    assert models["src_vocab_size"] == config.model.src_vocab_size
+    assert models["decode"]["beam_size"] == config.decode.beam_size
+    assert models["server"]["max_texts"] == 4 and models["server"]["beam"] == 1
+
+
+def test_the_page_and_its_assets_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    for asset, kind in (("page.js", "javascript"), ("page.css", "text/css")):
+        assert f"/page/{asset}" in page.text
+        response = client.get(f"/page/{asset}")
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+    assert "Noto Sans CJK KR" in client.get("/page/page.css").text
+    font = client.get("/page/cjk-font")
+    assert font.status_code == 200 and len(font.content) > 100_000
+
+
+def test_openapi_docs(client):
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/translate", "/translator/translate", "/health", "/models"} <= set(paths)
+
+
+def test_serve_refuses_bad_options_in_one_line(tiny_model_dir, capsys):
+    from nmt.cli import main
+
+    assert main(["serve", "--model", str(tiny_model_dir), "--beam", "2", "--n-best", "3"]) == 2
+    assert "nmt: error: n-best (3) cannot exceed the beam size (2)" in capsys.readouterr().err

@@ -1,0 +1,172 @@
+"""The batcher gathers concurrent requests, and batched answers equal one-at-a-time ones."""
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from nmt.decoding.export import load_translator
+from nmt.decoding.translation import Hypothesis, Translation
+from nmt.serve.app import create_app
+from nmt.serve.batcher import Batcher, Busy
+from nmt.serve.schema import Settings
+
+
+class Recorder:
+    """A stand-in search that records each batch it is given and echoes its texts."""
+
+    def __init__(self, delay=0.0, gate=None):
+        self.batches = []
+        self.delay = delay
+        self.gate = gate
+
+    def __call__(self, texts, beam, n_best):
+        if self.gate is not None:
+            self.gate.wait(5)
+        time.sleep(self.delay)
+        self.batches.append((list(texts), beam, n_best))
+        return [Translation(t, [], [Hypothesis(f"{t}/{beam}", [], None, 0.0, 0.0)]) for t in texts]
+
+
+def run(batcher, coroutine_factory):
+    async def main():
+        batcher.start()
+        try:
+            return await coroutine_factory()
+        finally:
+            await batcher.stop()
+
+    return asyncio.run(main())
+
+
+def test_concurrent_requests_share_a_batch_in_order():
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch=32, window=0.05, max_pending=100)
+
+    async def requests():
+        jobs = [batcher.translate([f"s{i}", f"t{i}"], 1, 1) for i in range(5)]
+        return await asyncio.gather(*jobs)
+
+    results = run(batcher, requests)
+    assert [[r.text for r in rs] for rs in results] == [[f"s{i}/1", f"t{i}/1"] for i in range(5)]
+    assert len(recorder.batches) == 1 and len(recorder.batches[0][0]) == 10
+    assert batcher.stats.batches == 1 and batcher.stats.requests == 5
+
+
+def test_different_search_options_never_share_a_batch():
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch=32, window=0.05, max_pending=100)
+
+    async def requests():
+        keys = [(1, 1), (4, 2), (1, 1), (4, 2), (4, 1)]
+        return await asyncio.gather(*(batcher.translate([f"x{i}"], *k) for i, k in enumerate(keys)))
+
+    results = run(batcher, requests)
+    assert [r[0].text for r in results] == ["x0/1", "x1/4", "x2/1", "x3/4", "x4/4"]
+    by_key = sorted((beam, n_best, texts) for texts, beam, n_best in recorder.batches)
+    assert by_key == [(1, 1, ["x0", "x2"]), (4, 1, ["x4"]), (4, 2, ["x1", "x3"])]
+
+
+def test_batches_hold_at_most_max_batch_sentences():
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch=4, window=0.05, max_pending=100)
+
+    async def requests():
+        return await asyncio.gather(
+            *(batcher.translate([f"{i}a", f"{i}b"], 1, 1) for i in range(5))
+        )
+
+    run(batcher, requests)
+    assert [len(texts) for texts, _, _ in recorder.batches] == [4, 4, 2]
+
+
+def test_requests_queued_during_a_search_form_the_next_batch_at_once():
+    gate = threading.Event()
+    recorder = Recorder(gate=gate)
+    batcher = Batcher(recorder, max_batch=32, window=0.0, max_pending=100)
+
+    async def requests():
+        first = asyncio.ensure_future(batcher.translate(["first"], 1, 1))
+        await asyncio.sleep(0.05)  # the first batch is now decoding, held by the gate
+        rest = [asyncio.ensure_future(batcher.translate([f"r{i}"], 1, 1)) for i in range(6)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await asyncio.gather(first, *rest)
+
+    run(batcher, requests)
+    assert [len(texts) for texts, _, _ in recorder.batches] == [1, 6]
+
+
+def test_a_full_queue_turns_requests_away():
+    gate = threading.Event()
+    batcher = Batcher(Recorder(gate=gate), max_batch=2, window=0.0, max_pending=3)
+
+    async def requests():
+        held = asyncio.ensure_future(batcher.translate(["a", "b", "c"], 1, 1))
+        await asyncio.sleep(0.02)
+        with pytest.raises(Busy):
+            await batcher.translate(["d"], 1, 1)
+        gate.set()
+        return await held
+
+    assert [r.text for r in run(batcher, requests)] == ["a/1", "b/1", "c/1"]
+
+
+def test_a_failing_search_fails_its_requests_only():
+    calls = []
+
+    def flaky(texts, beam, n_best):
+        calls.append(texts)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return Recorder()(texts, beam, n_best)
+
+    batcher = Batcher(flaky, max_batch=8, window=0.0, max_pending=100)
+
+    async def requests():
+        with pytest.raises(RuntimeError):
+            await batcher.translate(["a"], 1, 1)
+        return await batcher.translate(["b"], 1, 1)
+
+    assert run(batcher, requests)[0].text == "b/1"
+
+
+SENTENCES = ["Thank you.", "Good morning.", "Machine Learning", "Where is the station?",
+             "Artificial Intelligence", "Good morning, thank you."]  # fmt: skip
+
+
+def test_the_app_batches_concurrent_requests_with_the_same_results(tiny_model_dir):
+    translator = load_translator(tiny_model_dir)
+    settings = Settings(max_batch=16, batch_window_ms=50.0)
+    app = create_app(translator, [str(tiny_model_dir)], settings)
+    texts = [SENTENCES[i % len(SENTENCES)] for i in range(24)]
+    expected = {t: r for t, r in zip(SENTENCES, translator.translate(SENTENCES, 1, 1))}
+    with TestClient(app) as client:
+
+        def ask(text):
+            body = client.post("/translate", json={"text": text, "attention": True}).json()
+            return body["translations"][0]
+
+        one_at_a_time = [ask(t) for t in SENTENCES]
+        before = app.state.batcher.stats.batches
+        assert before == len(SENTENCES)
+        with ThreadPoolExecutor(12) as pool:
+            together = list(pool.map(ask, texts))
+        batches = app.state.batcher.stats.batches - before
+    assert batches < len(texts) / 2, f"{batches} batches for {len(texts)} requests"
+    by_text = {out["source"]: out for out in one_at_a_time}
+    for text, out in zip(texts, together):
+        assert out["text"] == expected[text].text == by_text[text]["text"]
+        assert out["hypotheses"][0]["tgt_tokens"] == by_text[text]["hypotheses"][0]["tgt_tokens"]
+        assert out["hypotheses"][0]["score"] == pytest.approx(
+            by_text[text]["hypotheses"][0]["score"], abs=1e-4
+        )
+        np.testing.assert_allclose(
+            out["hypotheses"][0]["attention"],
+            by_text[text]["hypotheses"][0]["attention"],
+            atol=1e-4,
+        )

@@ -1,0 +1,20 @@
+"""``nmt bench serve`` end to end, at a size that takes seconds."""
+
+import json
+
+import pytest
+
+from nmt.cli import main
+
+
+@pytest.mark.slow
+def test_bench_serve_reports_throughput_latency_and_a_clean_stop(tiny_model_dir, capsys):
+    argv = ["bench", "serve", "--model", str(tiny_model_dir), "--concurrency", "8",
+            "--requests", "48", "--sequential", "8", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["concurrent_requests"] == 48 and result["sequential_requests"] == 8
+    assert result["concurrent_failed"] == result["sequential_failed"] == 0
+    assert result["server_exit_status"] == 0
+    assert result["concurrent_p50_ms"] <= result["concurrent_p95_ms"] <= result["concurrent_p99_ms"]
+    assert result["speedup"] > 0

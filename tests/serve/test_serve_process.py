@@ -1,0 +1,72 @@
+"""A real ``nmt serve`` process: startup, loopback load and a graceful SIGTERM."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from serve_process import ServeProcess
+
+SENTENCES = [
+    "Thank you.", "Good morning.", "Machine Learning", "Where is the station?",
+    "Artificial Intelligence", "Good morning, thank you.", "Thank you, station.",
+]  # fmt: skip
+LOAD_REQUESTS = 500
+LOAD_WORKERS = 32
+LOAD_TIME_LIMIT = 120.0
+
+
+@pytest.mark.slow
+def test_500_concurrent_requests_are_all_answered_correctly(tiny_model_dir):
+    server = ServeProcess(tiny_model_dir, "--max-batch", "32")
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+        status, health = server.request("/health")
+        assert status == 200 and health["model_loaded"] is True
+        expected = {}
+        for text in SENTENCES:
+            status, body = server.request("/translate", {"text": text})
+            assert status == 200
+            expected[text] = body["translations"][0]["text"]
+        texts = [SENTENCES[i % len(SENTENCES)] for i in range(LOAD_REQUESTS)]
+        deadline = time.monotonic() + LOAD_TIME_LIMIT
+
+        def ask(text):
+            if time.monotonic() > deadline:
+                return text, None  # over time: counted as unanswered
+            status, body = server.request("/translate", {"text": text}, timeout=30)
+            return text, body["translations"][0]["text"] if status == 200 else None
+
+        with ThreadPoolExecutor(LOAD_WORKERS) as pool:
+            answers = list(pool.map(ask, texts))
+        wrong = [(t, a) for t, a in answers if a != expected[t]]
+        assert not wrong, f"{len(wrong)} of {LOAD_REQUESTS} wrong or unanswered: {wrong[:3]}"
+        batches = server.request("/health")[1]["batches"]
+        assert batches < LOAD_REQUESTS / 2, f"{batches} batches: requests were not gathered"
+    finally:
+        status = server.stop()
+    assert status == 0, "".join(server.stderr_lines)
+    assert server.stdout() == ""  # stdout stays quiet
+    assert "nmt: serving" in "".join(server.stderr_lines)
+
+
+@pytest.mark.slow
+def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(tiny_model_dir):
+    # A long batch window holds the request inside the server when SIGTERM comes.
+    server = ServeProcess(tiny_model_dir, "--batch-window-ms", "1500")
+    answer = {}
+
+    def ask():
+        answer["reply"] = server.request("/translate", {"text": "Thank you."}, timeout=30)
+
+    client = threading.Thread(target=ask)
+    try:
+        client.start()
+        time.sleep(0.5)
+        server.process.terminate()
+        client.join(30)
+        status = server.wait_for_exit(30)
+    finally:
+        server.stop()
+    assert answer["reply"][0] == 200 and answer["reply"][1]["translations"][0]["source"]
+    assert status == 0, "".join(server.stderr_lines)

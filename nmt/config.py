@@ -1,6 +1,7 @@
 """The one configuration schema: plain dataclasses, read from JSON, overridable.
 
-Precedence, lowest to highest: the defaults below, a ``--config`` JSON file, then
+Precedence, lowest to highest: the defaults below (or, when ``nmt train`` goes on with
+a model directory, the snapshot it holds), a ``--config`` JSON file, then
 ``--set section.field=value`` overrides from the command line. The merged result is
 snapshotted as ``config.json`` in the model directory, and translation reads only
 that snapshot, so a model always decodes with the settings it was trained with.
@@ -11,6 +12,7 @@ its ``get_config`` keys.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
@@ -35,24 +37,26 @@ class ModelConfig:
 
     The vocabulary sizes ask for subword vocabularies of that many pieces; 0 sizes
     each from its side of the corpus (``nmt.data.tokenizer.default_vocab_size``). The
-    snapshot in a model directory holds the sizes the trained tokenizers have.
+    snapshot in a model directory holds the sizes the trained tokenizers have. The
+    defaults here and in the other sections are a small-data recipe, each part measured
+    on real small corpora (docs/quality.md).
     """
 
     src_vocab_size: int = 0
     tgt_vocab_size: int = 0
-    embedding_dim: int = 128
-    units: int = 256
+    embedding_dim: int = 256
+    units: int = 256  # with bidirectional, half of them read each way
     attention_units: int = 256
     encoder_layers: int = 1
-    bidirectional: bool = False
-    dropout: float = 0.1
-    readout_dim: int = 128
+    bidirectional: bool = True
+    dropout: float = 0.3
+    readout_dim: int = 256
     # Whole input tokens (their embeddings) dropped in training, on both sides; BOS,
     # EOS and padding never are.
-    word_dropout: float = 0.0
+    word_dropout: float = 0.1
     # The output projection is the target embedding matrix (needs readout_dim ==
     # embedding_dim): one table of v x e parameters fewer to learn from little data.
-    tie_embeddings: bool = False
+    tie_embeddings: bool = True
     layer_norm: bool = False  # layer-normalised LSTMs (Ba et al. 2016) in encoder and decoder
 
 
@@ -65,7 +69,7 @@ class DataConfig:
     max_src_len: int = 128
     max_tgt_len: int = 128
     long_pairs: str = "drop"  # "drop" or "truncate" pairs over the maximum lengths
-    batch_size: int = 64
+    batch_size: int = 32
     # Above 0: batches hold about this many tokens (source or target, whichever is
     # longer, padding included) instead of batch_size sentences, so short sentences
     # come in larger batches than long ones.
@@ -86,13 +90,13 @@ class TrainConfig:
     epochs: int = 30
     learning_rate: float = 2e-3
     clip_norm: float = 5.0  # global gradient norm limit; 0 disables clipping
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     patience: int = 6  # epochs without dev improvement before stopping; 0 disables
     # The learning rate is multiplied by lr_decay after every lr_patience epochs without
     # dev improvement (1.0: constant), so training settles in before it stops.
     lr_decay: float = 1.0
     lr_patience: int = 2
-    early_stop_metric: str = "loss"  # dev "loss", "chrf" or "bleu" (greedy decoding): picks best/
+    early_stop_metric: str = "chrf"  # dev "loss", "chrf" or "bleu" (greedy decoding): picks best/
     # Seconds of training (steps and dev evaluation) summed over every run of the model
     # directory, like epochs; training stops cleanly when they are spent. 0: no limit.
     max_time: float = 0.0
@@ -119,7 +123,7 @@ class DecodeConfig:
     max_len_b: int = 10
     beam_size: int = 1  # 1: greedy search
     n_best: int = 1  # hypotheses returned per sentence, at most beam_size
-    length_penalty: float = 0.6  # GNMT's alpha: beams rank by log P / ((5 + len) / 6) ** alpha
+    length_penalty: float = 1.0  # GNMT's alpha: beams rank by log P / ((5 + len) / 6) ** alpha
 
 
 @dataclass
@@ -134,8 +138,11 @@ class Config:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Config:
-        config = cls()
+    def from_dict(
+        cls, data: dict[str, Any], *, source: str = "config", base: Config | None = None
+    ) -> Config:
+        """The fields ``data`` names, over ``base`` (a copy of it) or the defaults."""
+        config = cls() if base is None else copy.deepcopy(base)
         for key, value in data.items():
             if key == "version":
                 config.version = value
@@ -196,7 +203,7 @@ class Config:
         if m.tie_embeddings and m.readout_dim != m.embedding_dim:
             raise NmtError(
                 f"model.tie_embeddings needs model.readout_dim == model.embedding_dim, got "
-                f"{m.readout_dim} and {m.embedding_dim}"
+                f"{m.readout_dim} and {m.embedding_dim}: set both, or model.tie_embeddings=false"
             )
         if d.batch_tokens < 0:
             raise NmtError(f"data.batch_tokens must be >= 0 (0: batch_size), got {d.batch_tokens}")
@@ -264,10 +271,11 @@ def _assign(section: Any, section_name: str, name: str, value: Any, source: str)
     setattr(section, name, value)
 
 
-def load_config(path: str | os.PathLike) -> Config:
-    """Read a JSON config file (a full snapshot or any subset of sections)."""
+def load_config(path: str | os.PathLike, base: Config | None = None) -> Config:
+    """Read a JSON config file (a full snapshot or any subset of sections) over ``base``,
+    or over the defaults."""
     path = Path(path)
-    return Config.from_dict(read_object(path), source=str(path))
+    return Config.from_dict(read_object(path), source=str(path), base=base)
 
 
 def read_object(path: Path) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 import tempfile
 import time
 
@@ -26,13 +25,15 @@ FIRST_ID = 4  # random tokens avoid PAD/UNK/BOS/EOS
 
 
 def bench_config(args) -> Config:
-    """The model of the reference implementations: one LSTM layer each side, no dropout."""
+    """The references' model: one LSTM layer each side, no dropout of any kind, untied."""
     config = Config()
     m = config.model
     m.src_vocab_size = m.tgt_vocab_size = args.vocab
     m.embedding_dim = m.readout_dim = args.emb
     m.units = m.attention_units = args.units
     m.encoder_layers, m.bidirectional, m.dropout = 1, False, 0.0
+    m.word_dropout, m.tie_embeddings, m.layer_norm = 0.0, False, False
+    config.train.label_smoothing = 0.0
     config.train.jit_compile = bool(getattr(args, "jit", False))
     streams = getattr(args, "cpu_streams", None)
     if streams is None:  # explicit --threads mean one stream; else as nmt train does
@@ -42,16 +43,17 @@ def bench_config(args) -> Config:
 
 
 def forward_flops_per_target_token(m, src_len: int, tgt_len: int) -> float:
-    """Matmul FLOPs (2 per multiply-add) of one forward pass, per target token.
+    """Matmul FLOPs (2 per multiply-add) of one forward pass, per target token, with one
+    unidirectional encoder layer (the benched model): every matmul, no elementwise work.
 
-    Counted: every matmul the model needs, none of the elementwise work, lookups or
-    softmaxes. Per source token: the encoder LSTM ``(e + u) x 4u`` and the attention
-    keys ``u x a``; per sentence: the two bridges ``u x u``; per target token: the
-    input gates ``e x 4u``, the fused ``[W_c | W_h]`` ``u x (a + 4u)``, the context
-    gates ``u x 4u``, the attention scores ``s x a`` and context ``s x u``, the
-    readout ``2u x r`` and the vocabulary projection ``r x v``. Training costs about
-    three times this (the backward pass needs two matmuls for each forward one).
+    Per source token: the encoder LSTM ``(e + u) x 4u``, the attention keys ``u x a``;
+    per sentence: the bridges ``2 x u x u``; per target token: the input gates ``e x 4u``,
+    ``[W_c | W_h]`` ``u x (a + 4u)``, the context gates ``u x 4u``, the scores ``s x a``,
+    the context ``s x u``, the readout ``2u x r``, the projection ``r x v`` (tied or not).
+    Training costs about three times this (two backward matmuls per forward one).
     """
+    if m.bidirectional or m.encoder_layers != 1:
+        raise ValueError("the count is for one unidirectional encoder layer")
     e, u, a, r = m.embedding_dim, m.units, m.attention_units, m.readout_dim
     v = m.tgt_vocab_size
     encoder = src_len * ((e + u) * 4 * u + u * a) + 2 * u * u
@@ -291,9 +293,5 @@ def _significant(x: float, digits: int = 4) -> float:
 
 
 def _report(result: dict, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(result))
-        return
-    for key, value in result.items():
-        print(f"{key:28} {value}")
-    sys.stdout.flush()
+    lines = [f"{key:28} {value}" for key, value in result.items()]
+    print(json.dumps(result) if as_json else "\n".join(lines), flush=True)

@@ -56,14 +56,22 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Trains into ``args.out``, logging to stderr; returns the exit status."""
-    from nmt.config import Config, load_config
+    from pathlib import Path
+
+    from nmt.config import CONFIG_FILE, Config, load_config
+    from nmt.modeldir import load_model_config
     from nmt.training.run import train_translator
 
     if args.corpus is None and (args.src is None or args.tgt is None):
         raise NmtError("give --corpus PATH, or both --src and --tgt")
     if args.corpus is not None and (args.src or args.tgt):
         raise NmtError("give either --corpus or --src/--tgt, not both")
-    config = load_config(args.config) if args.config else Config()
+    # Going on with a model directory starts from its snapshot, so settings not given
+    # keep the values it was trained with, whatever today's defaults are.
+    base = None
+    if not args.overwrite and (Path(args.out) / CONFIG_FILE).is_file():
+        base = load_model_config(args.out)
+    config = load_config(args.config, base) if args.config else (base or Config())
     config.override(args.set)
     if args.epochs:
         config.train.epochs = args.epochs

@@ -16,7 +16,7 @@ TINY = ["--vocab", "50", "--emb", "8", "--units", "8", "--batch", "4"]
 # attention; 20 source and target tokens are the command's default lengths.
 TINY_MODEL = ModelConfig(
     src_vocab_size=50, tgt_vocab_size=50, embedding_dim=8, readout_dim=8, units=8,
-    attention_units=8,
+    attention_units=8, bidirectional=False,
 )  # fmt: skip
 TINY_LENGTHS = (20, 20)
 
@@ -235,8 +235,8 @@ def test_bench_decode_compares_with_the_eager_loop(bench):
 @pytest.mark.parametrize("readout_dim", [8, 16])
 def test_flop_count_grows_with_the_vocabulary_projection(readout_dim):
     """The analytic count: one more vocabulary word adds one readout-sized dot product."""
-    m = ModelConfig(tgt_vocab_size=100, readout_dim=readout_dim)
-    more = ModelConfig(tgt_vocab_size=101, readout_dim=readout_dim)
+    m = ModelConfig(tgt_vocab_size=100, readout_dim=readout_dim, bidirectional=False)
+    more = ModelConfig(tgt_vocab_size=101, readout_dim=readout_dim, bidirectional=False)
     gained = forward_flops_per_target_token(more, 10, 10) - forward_flops_per_target_token(
         m, 10, 10
     )
@@ -244,15 +244,22 @@ def test_flop_count_grows_with_the_vocabulary_projection(readout_dim):
 
 
 # Every size distinct, so that a term with two sizes swapped or a wrong length shows.
+# The benchmarked model: one unidirectional encoder layer, untied embeddings.
 DISTINCT = ModelConfig(
     src_vocab_size=17, tgt_vocab_size=13, embedding_dim=3, units=5, attention_units=7,
-    readout_dim=11,
+    readout_dim=11, bidirectional=False, tie_embeddings=False,
 )  # fmt: skip
+BENCHED_DEFAULTS = ModelConfig(bidirectional=False, tie_embeddings=False)
 
 
 @pytest.mark.parametrize(
     "m, lengths",
-    [(DISTINCT, (2, 3)), (DISTINCT, (9, 1)), (TINY_MODEL, TINY_LENGTHS), (ModelConfig(), (20, 20))],
+    [
+        (DISTINCT, (2, 3)),
+        (DISTINCT, (9, 1)),
+        (TINY_MODEL, TINY_LENGTHS),
+        (BENCHED_DEFAULTS, (20, 20)),
+    ],
 )
 def test_flop_count_is_the_hand_count(m, lengths):
     assert forward_flops_per_target_token(m, *lengths) == pytest.approx(

@@ -179,6 +179,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     cmd, env = _nmt(
         "train", "--corpus", corpus, "--out", out, "--epochs", 500, "--set", "data.batch_size=2",
         "--set", "model.units=32", "--set", "model.embedding_dim=16", "--set", "train.patience=0",
+        "--set", "model.readout_dim=16",
         "--set", "model.src_vocab_size=300", "--set", "model.tgt_vocab_size=300",
         # A checkpoint early in the first epoch (of 48 steps): the signal comes mid-epoch,
         # without waiting for the epoch's dev loss and attention images.

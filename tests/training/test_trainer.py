@@ -45,6 +45,10 @@ def tiny_config(**train) -> Config:
             "train.learning_rate=0.01",
             "train.patience=0",
             "train.checkpoint_every=0",
+            # Exact, deterministic training: the tests compare losses and weights.
+            "model.word_dropout=0.0",
+            "train.label_smoothing=0.0",
+            "train.early_stop_metric=loss",
         ]
     )
     for key, value in train.items():

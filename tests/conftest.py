@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.constants import BOS_ID
+from nmt.constants import BOS_ID, EOS_ID, PAD_ID
 from nmt.model.seq2seq import Seq2Seq
 
 # Two logical CPU devices, so that tf.distribute tests mirror over two replicas on
@@ -54,6 +54,16 @@ TINY = dict(
     dropout=0.0,
     readout_dim=9,
 )
+
+
+def with_eos_bias(model, eos_bias):
+    """Tilts the output layer: PAD and BOS never win (as after training), EOS by ``eos_bias``."""
+    bias = model.decoder.projection.bias
+    value = bias.numpy()
+    value[[PAD_ID, BOS_ID]] -= 100.0
+    value[EOS_ID] += eos_bias
+    bias.assign(value)
+    return model
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ of the members' weights).
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import with_eos_bias
 
 from nmt.decoding.ensemble import Ensemble
 from nmt.decoding.search import beam_search, greedy_search
@@ -23,16 +24,6 @@ def log_softmax(x):
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
-def tilted(model):
-    """PAD and BOS never win (as after training), and EOS comes up now and then."""
-    bias = model.decoder.projection.bias
-    value = bias.numpy()
-    value[[PAD, BOS]] -= 100.0
-    value[EOS] += 2.0
-    bias.assign(value)
-    return model
-
-
 @pytest.fixture
 def src(make_ids):
     ids = make_ids(SRC_LENGTHS, 30, seed=1)
@@ -42,7 +33,8 @@ def src(make_ids):
 
 @pytest.fixture
 def members(make_model):
-    return [tilted(make_model(seed=seed)) for seed in (3, 4, 5)]
+    # PAD and BOS never win (as after training), and EOS comes up now and then.
+    return [with_eos_bias(make_model(seed=seed), 2.0) for seed in (3, 4, 5)]
 
 
 def teacher_forced(models, src, ids):

@@ -5,22 +5,13 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import with_eos_bias
 
 from nmt.decoding.search import greedy_search, max_lengths
 
 PAD, BOS, EOS = 0, 2, 3
 SRC_LENGTHS = [6, 3, 5, 2, 7, 4]
 LIMITS = np.array([9, 7, 5, 8, 4, 1], np.int32)
-
-
-def with_eos_bias(model, eos_bias):
-    """Tilts the output layer: PAD and BOS never win (as after training), EOS by ``eos_bias``."""
-    bias = model.decoder.projection.bias
-    value = bias.numpy()
-    value[[PAD, BOS]] -= 100.0
-    value[EOS] += eos_bias
-    bias.assign(value)
-    return model
 
 
 @pytest.fixture

@@ -59,6 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         silence_native_logs()
     try:
+        _check_model_dirs(getattr(args, "model", None))
         status = args.run(args)
         # Output to a pipe is block-buffered: a reader that left early must be met
         # here, where it is handled, not in the interpreter's flush at exit.
@@ -76,6 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _discard_stdout()
         return CLOSED_PIPE_STATUS
+
+
+def _check_model_dirs(models: str | list[str] | None) -> None:
+    """A ``--model`` that is no directory is reported before TensorFlow loads (seconds)."""
+    for model in [models] if isinstance(models, str) else models or []:
+        if not os.path.isdir(model):
+            raise NmtError(f"no such model directory: {model}")
 
 
 def _discard_stdout() -> None:

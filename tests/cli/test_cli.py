@@ -174,6 +174,18 @@ def test_n_best_above_beam_is_one_line_error(tiny_model_dir, run):
 
 
 @pytest.mark.slow
+def test_a_missing_model_directory_is_reported_before_tensorflow_loads(tmp_path):
+    code = (
+        "import sys; from nmt.cli import main; "
+        f"status = main(['translate', '--model', {str(tmp_path / 'none')!r}, 'hi']); "
+        "print(status, 'tensorflow' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["2", "False"], result.stderr
+    assert result.stderr.strip() == f"nmt: error: no such model directory: {tmp_path / 'none'}"
+
+
+@pytest.mark.slow
 def test_parser_imports_no_tensorflow():
     """`nmt --help` and argument errors answer at once: building the parser stays light."""
     code = (

@@ -7,6 +7,9 @@ import argparse
 
 from nmt.cli.args import add_models, non_negative_float, non_negative_int, positive_int
 from nmt.errors import NmtError
+from nmt.serve.settings import Settings
+
+SERVER = Settings()  # nmt serve's defaults, which the benchmark runs it with
 
 
 def register(sub) -> None:
@@ -48,10 +51,13 @@ def _add_serve(what) -> None:
         help="requests sent one at a time first, the baseline (default: %(default)s)",
     )  # fmt: skip
     serve.add_argument("--beam", type=positive_int, metavar="K", help="the server's --beam")
-    serve.add_argument("--max-batch", type=positive_int, default=32, help="the server's")
     serve.add_argument(
-        "--batch-window-ms", type=non_negative_float, default=5.0, help="the server's"
+        "--max-batch", type=positive_int, default=SERVER.max_batch, help="the server's"
     )
+    serve.add_argument(
+        "--batch-window-ms", type=non_negative_float, default=SERVER.batch_window_ms,
+        help="the server's",
+    )  # fmt: skip
     serve.add_argument(
         "--max-time", type=non_negative_float, default=300.0, metavar="SECONDS",
         help="time limit of each run; requests not sent by then are left out",

@@ -11,6 +11,9 @@ from nmt.cli.args import (
     non_negative_int,
     positive_int,
 )
+from nmt.serve.settings import Settings
+
+DEFAULTS = Settings()
 
 
 def register(sub) -> None:
@@ -27,32 +30,32 @@ def register(sub) -> None:
     add_decoding(p)
     batching = p.add_argument_group("batching")
     batching.add_argument(
-        "--max-batch", type=positive_int, default=32, metavar="N",
+        "--max-batch", type=positive_int, default=DEFAULTS.max_batch, metavar="N",
         help="sentences decoded together at most (default: %(default)s)",
     )  # fmt: skip
     batching.add_argument(
-        "--batch-window-ms", type=non_negative_float, default=5.0, metavar="M",
+        "--batch-window-ms", type=non_negative_float, default=DEFAULTS.batch_window_ms, metavar="M",
         help="how long a request waits for others to share its batch (default: %(default)s)",
     )  # fmt: skip
     limits = p.add_argument_group("limits (a request beyond one gets a 4xx JSON error)")
     limits.add_argument(
-        "--max-chars", type=positive_int, default=2000, metavar="N",
+        "--max-chars", type=positive_int, default=DEFAULTS.max_chars, metavar="N",
         help="characters per text (default: %(default)s)",
     )  # fmt: skip
     limits.add_argument(
-        "--max-texts", type=positive_int, default=64, metavar="N",
+        "--max-texts", type=positive_int, default=DEFAULTS.max_texts, metavar="N",
         help="texts per request (default: %(default)s)",
     )  # fmt: skip
     limits.add_argument(
-        "--max-body", type=positive_int, default=1 << 20, metavar="BYTES",
+        "--max-body", type=positive_int, default=DEFAULTS.max_body, metavar="BYTES",
         help="request body size (default: %(default)s)",
     )  # fmt: skip
     limits.add_argument(
-        "--max-beam", type=positive_int, default=16, metavar="K",
+        "--max-beam", type=positive_int, default=DEFAULTS.max_beam, metavar="K",
         help="largest beam a request may ask for (default: %(default)s)",
     )  # fmt: skip
     limits.add_argument(
-        "--timeout", type=non_negative_float, default=30.0, metavar="SECONDS",
+        "--timeout", type=non_negative_float, default=DEFAULTS.timeout, metavar="SECONDS",
         help="time a request may wait for its translation, then 503; 0: no limit "
         "(default: %(default)s)",
     )  # fmt: skip
@@ -67,7 +70,6 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serves until SIGTERM (then exits 0) or Ctrl-C."""
-    from nmt.serve.schema import Settings
     from nmt.serve.server import serve
 
     settings = Settings(

@@ -11,10 +11,9 @@ the GIL), so the event loop keeps accepting and answering meanwhile.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nmt.decoding.translation import Translation
 
@@ -31,7 +30,6 @@ class _Job:
     texts: list[str]
     key: tuple[int, int]  # (beam, n_best): only jobs with equal keys share a batch
     future: asyncio.Future
-    queued: float = field(default_factory=time.monotonic)
 
 
 @dataclass

@@ -13,7 +13,7 @@ import sys
 import time
 
 from nmt.errors import NmtError
-from nmt.serve.schema import Settings
+from nmt.serve.settings import Settings
 
 WARM_UP_TEXT = "Thank you."
 # What uvicorn waits for in-flight requests after SIGTERM, beyond the request time limit.

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from nmt import __version__
 from nmt.decoding.export import load_translator
 from nmt.serve.app import create_app
-from nmt.serve.schema import Settings
+from nmt.serve.settings import Settings
 from nmt.viz.pieces import merge_pieces
 
 LIMITS = dict(max_chars=50, max_texts=4, max_body=2000, max_beam=4, timeout=20.0)

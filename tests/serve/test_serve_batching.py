@@ -13,7 +13,7 @@ from nmt.decoding.export import load_translator
 from nmt.decoding.translation import Hypothesis, Translation
 from nmt.serve.app import create_app
 from nmt.serve.batcher import Batcher, Busy
-from nmt.serve.schema import Settings
+from nmt.serve.settings import Settings
 
 
 class Recorder:

@@ -140,7 +140,9 @@ def tiny_model_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny") / "model"
     config = Config().override(
         ["model.embedding_dim=8", "model.units=16", "model.attention_units=8",
-         "model.readout_dim=8", "data.max_src_len=12", "decode.max_len_b=4"]
+         "model.readout_dim=8", "data.max_src_len=12", "decode.max_len_b=4",
+         # Greedy by default: the tests that decode with the model's defaults expect it.
+         "decode.beam_size=1"]
     )  # fmt: skip
     src = Tokenizer(train_sentencepiece([en for en, _ in TINY_PAIRS] * 10, 300))
     tgt = Tokenizer(train_sentencepiece([ko for _, ko in TINY_PAIRS] * 10, 300))

@@ -27,7 +27,15 @@ ALLOWED = {
     "serve": {"base", "decoding", "viz", "serve"},
     "cli": set(),  # the top: anything
 }
-BASE = {"nmt", "nmt.constants", "nmt.errors", "nmt.config", "nmt.files", "nmt.progress"}
+BASE = {
+    "nmt",
+    "nmt.constants",
+    "nmt.errors",
+    "nmt.config",
+    "nmt.config_rules",
+    "nmt.files",
+    "nmt.progress",
+}
 MAX_LINES = 300
 
 

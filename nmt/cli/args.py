@@ -64,6 +64,10 @@ def add_decoding(p: argparse.ArgumentParser, n_best: bool = True) -> None:
         "--length-penalty", type=non_negative_float, metavar="ALPHA",
         help="GNMT length penalty: beams rank by log P / ((5 + length) / 6) ** ALPHA",
     )  # fmt: skip
+    p.add_argument(
+        "--no-repeat-ngram", type=non_negative_int, metavar="N",
+        help="N >= 2: no output holds an N-gram of tokens twice; 0: off",
+    )  # fmt: skip
 
 
 def add_models(p: argparse.ArgumentParser) -> None:

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from nmt.decoding.export import load_translator
     from nmt.files import atomic_write
 
-    translator = load_translator(args.model)
+    translator = load_translator(args.model, args.no_repeat_ngram)
     scores, hypotheses = evaluate(
         translator, args.corpus, args.split, args.beam, args.length_penalty, progress=True
     )

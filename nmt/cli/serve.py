@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         beam=args.beam,
         n_best=args.n_best,
         length_penalty=args.length_penalty,
+        no_repeat_ngram=args.no_repeat_ngram,
         max_chars=args.max_chars,
         max_texts=args.max_texts,
         max_body=args.max_body,

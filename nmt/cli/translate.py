@@ -51,7 +51,7 @@ def run_translate(args: argparse.Namespace) -> int:
     if args.beam and args.n_best and args.n_best > args.beam:
         raise NmtError(f"--n-best {args.n_best} exceeds --beam {args.beam}; raise --beam")
     texts = args.text if args.text else [line.rstrip("\r\n") for line in sys.stdin]
-    translator = load_translator(args.model)
+    translator = load_translator(args.model, args.no_repeat_ngram)
     # Lines of stdin can be a whole file: show how far along it is (on a terminal).
     bar = progress_bar(len(texts), "translate", unit="sentence", enabled=not args.text)
     with bar:
@@ -81,9 +81,9 @@ def run_plot(args: argparse.Namespace) -> int:
     """Writes the alignment figures of the chosen hypothesis; returns 0."""
     from nmt.decoding.export import load_translator
 
+    translator = load_translator(args.model, args.no_repeat_ngram)
     n_best = max(args.n_best or 1, args.hypothesis)
-    beam = max(args.beam or 1, n_best)
-    translator = load_translator(args.model)
+    beam = max(args.beam or translator.config.decode.beam_size, n_best)
     results = translator.translate(args.text, beam, n_best, args.length_penalty)
     _save_plots(results, args.out, args.hypothesis - 1, args.words)
     return 0

@@ -18,15 +18,27 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 @dataclass
 class Encoded:
-    """A tokenized split: ragged ids with EOS, and what the length limits did to it."""
+    """A tokenized split: ragged ids with EOS, and what the length limits did to it.
+
+    ``kept`` marks the input pairs left after dropping long ones (None: all);
+    ``lengths``, if set, are what ``batches`` buckets by instead of the ids' own.
+    """
 
     src: tf.RaggedTensor  # (n, None)
     tgt: tf.RaggedTensor  # (n, None)
     dropped: int = 0
     truncated: int = 0
+    kept: np.ndarray | None = None
+    lengths: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.src.nrows())
+
+    def bucket_lengths(self) -> np.ndarray:
+        """``(n,)`` the length each pair is bucketed by: its longer side, or ``lengths``."""
+        if self.lengths is not None:
+            return self.lengths
+        return np.maximum(self.src.row_lengths().numpy(), self.tgt.row_lengths().numpy())
 
     @property
     def tgt_tokens(self) -> int:
@@ -34,20 +46,63 @@ class Encoded:
 
 
 def encode(
-    src: list[str], tgt: list[str], src_tok: Tokenizer, tgt_tok: Tokenizer, config: DataConfig
+    src: list[str],
+    tgt: list[str],
+    src_tok: Tokenizer,
+    tgt_tok: Tokenizer,
+    config: DataConfig,
 ) -> Encoded:
     """Tokenize a split in tf.data (batched, parallel) and apply the length limits."""
-    texts = untuned(tf.data.Dataset.from_tensor_slices((src, tgt)).batch(1024))
-    tokenized = texts.map(
-        lambda s, t: (src_tok.tokenize(s), tgt_tok.tokenize(t)),
-        num_parallel_calls=AUTOTUNE,
-        deterministic=True,
-    )
-    src_parts, tgt_parts = zip(*tokenized) if len(src) else ((), ())
-    if not src_parts:
+    if not len(src):
         empty = tf.ragged.constant([], dtype=tf.int32, ragged_rank=1)
         return Encoded(empty, empty)
-    return limit_lengths(tf.concat(src_parts, axis=0), tf.concat(tgt_parts, axis=0), config)
+    return limit_lengths(*_tokenize(src, tgt, src_tok, tgt_tok, config, sample=False), config)
+
+
+def resample(
+    src: list[str],
+    tgt: list[str],
+    src_tok: Tokenizer,
+    tgt_tok: Tokenizer,
+    config: DataConfig,
+    like: Encoded,
+) -> Encoded:
+    """New sampled segmentations of the pairs that ``like``, the split's ``encode``, holds:
+    subword regularization with ``config.subword_nbest`` and ``config.subword_alpha``
+    (none when ``samples_subwords`` is false).
+
+    The result keeps ``like``'s pairs and buckets by ``like``'s lengths, so a seeded
+    epoch puts the same pairs in the same batches whatever the draw (a resumed epoch
+    skips exactly the pairs it trained on); a draw longer than the limits is cut to
+    them, keeping its EOS.
+    """
+    src_ids, tgt_ids = _tokenize(src, tgt, src_tok, tgt_tok, config, sample=True)
+    if like.kept is not None:
+        src_ids = tf.ragged.boolean_mask(src_ids, like.kept)
+        tgt_ids = tf.ragged.boolean_mask(tgt_ids, like.kept)
+    src_ids, tgt_ids = (
+        _truncate(src_ids, config.max_src_len),
+        _truncate(tgt_ids, config.max_tgt_len),
+    )
+    return Encoded(src_ids, tgt_ids, lengths=like.bucket_lengths())
+
+
+def _tokenize(src, tgt, src_tok, tgt_tok, config, sample):
+    src_fn, tgt_fn = src_tok.tokenize, tgt_tok.tokenize
+    if sample and samples_subwords(config):
+        nbest, alpha = config.subword_nbest, config.subword_alpha
+        src_fn, tgt_fn = src_tok.sampler(nbest, alpha), tgt_tok.sampler(nbest, alpha)
+    texts = untuned(tf.data.Dataset.from_tensor_slices((src, tgt)).batch(1024))
+    tokenized = texts.map(
+        lambda s, t: (src_fn(s), tgt_fn(t)), num_parallel_calls=AUTOTUNE, deterministic=True
+    )
+    src_parts, tgt_parts = zip(*tokenized)
+    return tf.concat(src_parts, axis=0), tf.concat(tgt_parts, axis=0)
+
+
+def samples_subwords(config: DataConfig) -> bool:
+    """Whether training segmentations are sampled (``subword_nbest`` not 0 or 1, ``alpha`` > 0)."""
+    return config.subword_nbest not in (0, 1) and config.subword_alpha > 0
 
 
 def limit_lengths(src: tf.RaggedTensor, tgt: tf.RaggedTensor, config: DataConfig) -> Encoded:
@@ -61,7 +116,10 @@ def limit_lengths(src: tf.RaggedTensor, tgt: tf.RaggedTensor, config: DataConfig
     if config.long_pairs == "drop":
         keep = ~too_long
         return Encoded(
-            tf.ragged.boolean_mask(src, keep), tf.ragged.boolean_mask(tgt, keep), dropped=count
+            tf.ragged.boolean_mask(src, keep),
+            tf.ragged.boolean_mask(tgt, keep),
+            dropped=count,
+            kept=keep,
         )
     return Encoded(
         _truncate(src, config.max_src_len), _truncate(tgt, config.max_tgt_len), truncated=count
@@ -85,26 +143,27 @@ def batches(
     ``seed``: the same seed gives the same batches, which is what lets an
     interrupted epoch resume at the batch where it stopped.
     """
-    ds = untuned(tf.data.Dataset.from_tensor_slices((data.src, data.tgt)))
+    lengths = data.bucket_lengths().astype(np.int32)
+    ds = untuned(tf.data.Dataset.from_tensor_slices((data.src, data.tgt, lengths)))
     if shuffle:
         ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=False)
     ds = ds.map(_teacher_forcing, num_parallel_calls=AUTOTUNE, deterministic=True)
     width = config.bucket_width
     boundaries = _bucket_boundaries(config)
     ds = ds.bucket_by_sequence_length(
-        element_length_func=lambda s, ti, to: tf.maximum(tf.size(s), tf.size(to)),
+        element_length_func=lambda s, ti, to, length: length,
         bucket_boundaries=boundaries,
         bucket_batch_sizes=bucket_batch_sizes(config),
         pad_to_bucket_boundary=False,
     )
-    ds = ds.map(lambda *x: _pad_to_multiple(x, width), num_parallel_calls=AUTOTUNE)
+    ds = ds.map(lambda *x: _pad_to_multiple(x[:3], width), num_parallel_calls=AUTOTUNE)
     # Two batches: one being padded while the step runs on the other.
     return ds.prefetch(2)
 
 
-def _teacher_forcing(src, tgt):
+def _teacher_forcing(src, tgt, length):
     tgt_in = tf.concat([[BOS_ID], tgt[:-1]], axis=0)
-    return src, tgt_in, tgt
+    return src, tgt_in, tgt, length
 
 
 def _pad_to_multiple(tensors, width):
@@ -123,8 +182,7 @@ def batch_count(data: Encoded, config: DataConfig) -> int:
     whatever the order a bucket of ``k`` pairs gives ``ceil(k / batch_size)``: counted
     from the lengths alone, without running the pipeline.
     """
-    lengths = np.maximum(data.src.row_lengths().numpy(), data.tgt.row_lengths().numpy())
-    buckets = np.searchsorted(_bucket_boundaries(config), lengths, side="right")
+    buckets = np.searchsorted(_bucket_boundaries(config), data.bucket_lengths(), side="right")
     sizes = np.bincount(buckets)
     per_batch = np.asarray(bucket_batch_sizes(config))[: len(sizes)]
     return int(np.sum(-(-sizes // per_batch)))

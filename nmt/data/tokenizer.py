@@ -165,9 +165,9 @@ class Tokenizer(tf.Module):
         # SavedModel shares resources of equal names: two tokenizers left with the
         # default name would both come back as the same one. A name per model keeps
         # them apart (and lets equal models share, which is harmless).
-        digest = hashlib.sha1(model_proto).hexdigest()[:16]
+        self._name = f"sentencepiece_{hashlib.sha1(model_proto).hexdigest()[:16]}"
         self._sp = tf_text.SentencepieceTokenizer(
-            model=model_proto, out_type=tf.int32, name=f"sentencepiece_{digest}"
+            model=model_proto, out_type=tf.int32, name=self._name
         )
         self._processor = spm.SentencePieceProcessor(model_proto=model_proto)
         self.vocab_size = self._processor.get_piece_size()
@@ -195,10 +195,28 @@ class Tokenizer(tf.Module):
     def tokenize(self, text, add_eos: bool = True):
         """``(b,)`` strings -> ragged ``(b, None)`` int32 ids, EOS appended."""
         ids = self._sp.tokenize(self.normalize(text))
-        if add_eos:
-            eos = tf.fill([ids.nrows(), 1], tf.constant(EOS_ID, tf.int32))
-            ids = tf.concat([ids, tf.RaggedTensor.from_tensor(eos)], axis=1)
-        return ids
+        return _append_eos(ids) if add_eos else ids
+
+    def sampler(self, nbest_size: int, alpha: float):
+        """A ``tokenize`` that samples a segmentation per call (subword regularization).
+
+        ``nbest_size`` and ``alpha`` are SentencePiece's: sample from the ``nbest_size``
+        best segmentations (below 0: from the whole lattice), with probabilities
+        sharpened by ``alpha``. For training batches only: it lives outside this module's
+        tracked state, so exports and translation never sample.
+        """
+        sp = tf_text.SentencepieceTokenizer(
+            model=self.model_proto,
+            out_type=tf.int32,
+            nbest_size=nbest_size,
+            alpha=alpha,
+            name=f"{self._name}_sampling",
+        )
+
+        def tokenize(text):
+            return _append_eos(sp.tokenize(self.normalize(text)))
+
+        return tokenize
 
     def detokenize(self, ids):
         """``(b, t)`` ids (dense, padded or cut at EOS) -> ``(b,)`` strings.
@@ -213,3 +231,8 @@ class Tokenizer(tf.Module):
     def id_to_piece(self, ids):
         """Ids (any shape) -> their pieces as strings, for plots and JSON output."""
         return self._sp.id_to_string(ids)
+
+
+def _append_eos(ids):
+    eos = tf.fill([ids.nrows(), 1], tf.constant(EOS_ID, tf.int32))
+    return tf.concat([ids, tf.RaggedTensor.from_tensor(eos)], axis=1)

@@ -125,18 +125,23 @@ class ExportedTranslator:
         return translate_texts(self, texts, beam_size, n_best, length_penalty, progress)
 
 
-def load_translator(model_dirs: ModelDirs) -> Translator | ExportedTranslator:
+def load_translator(
+    model_dirs: ModelDirs, no_repeat_ngram: int | None = None
+) -> Translator | ExportedTranslator:
     """The model directory's export when it is up to date, else the trained model itself;
     several directories are loaded as an ensemble.
 
-    Loading the export skips building the Keras model and tracing the search.
+    Loading the export skips building the Keras model and tracing the search. The
+    export's repetition guard is fixed, so ``no_repeat_ngram``, when it differs from
+    the model's, loads the trained model with it instead.
     """
     dirs = _as_list(model_dirs)
     if len(dirs) == 1:
         config = modeldir.load_model_config(dirs[0])
-        if is_current(dirs[0]):
+        same = no_repeat_ngram in (None, config.decode.no_repeat_ngram)
+        if same and is_current(dirs[0]):
             return ExportedTranslator(Path(dirs[0]) / modeldir.EXPORT_DIR, config)
-    return Translator.load(dirs)
+    return Translator.load(dirs, no_repeat_ngram)
 
 
 def is_current(model_dir: str | Path) -> bool:

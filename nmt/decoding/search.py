@@ -6,6 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from nmt.constants import BOS_ID, EOS_ID, PAD_ID
+from nmt.decoding.repeats import repeat_mask, written
 from nmt.model.loops import PLAIN, Loops
 
 
@@ -20,7 +21,7 @@ def max_lengths(src_ids, a: float, b: int):
     return tf.cast(tf.floor(tf.constant(a, tf.float64) * src_len), tf.int32) + b
 
 
-def greedy_search(model, src_ids, limits, loops: Loops = PLAIN):
+def greedy_search(model, src_ids, limits, loops: Loops = PLAIN, no_repeat: int = 0):
     """Pick the most likely token at every step until EOS or the limit.
 
     Args:
@@ -29,6 +30,7 @@ def greedy_search(model, src_ids, limits, loops: Loops = PLAIN):
         limits: ``(b,)`` int32 maximum output lengths, EOS included (EOS is forced
             at the limit).
         loops: The ``Loops`` that run the encoder and the decoder step.
+        no_repeat: With ``n`` >= 2, no n-gram is emitted twice (``nmt.decoding.repeats``).
 
     Returns:
         ``(ids (b, t), weights (b, t, s), scores (b,))``: ids end with EOS then pad;
@@ -36,21 +38,22 @@ def greedy_search(model, src_ids, limits, loops: Loops = PLAIN):
         scores are summed log-probabilities.
     """
     memory, state = model.encode(src_ids, loops=loops)
-    return _greedy(model.step_function(loops), memory, state, limits)
+    return _greedy(model.step_function(loops), memory, state, limits, no_repeat)
 
 
-def _greedy(decode_step, memory, state, limits):
+def _greedy(decode_step, memory, state, limits, no_repeat=0):
     """``greedy_search`` from an encoded source, with a ``Loops.decoder_step``."""
     batch = tf.shape(limits)[0]
     steps = tf.reduce_max(limits)
 
-    def keep_going(t, prev, state, finished, scores, ids, weights):
+    def keep_going(t, prev, state, finished, scores, ids, weights, history):
         return (t < steps) & ~tf.reduce_all(finished)
 
-    def one_step(t, prev, state, finished, scores, ids, weights):
+    def one_step(t, prev, state, finished, scores, ids, weights, history):
         logits, state, attention = decode_step(prev, state, memory)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        token = tf.argmax(_emittable(log_probs), axis=-1, output_type=tf.int32)
+        token = tf.argmax(_guarded(_emittable(log_probs), history, t, no_repeat), axis=-1)
+        token = tf.cast(token, tf.int32)
         token = tf.where(t + 1 >= limits, EOS_ID, token)
         token = tf.where(finished, PAD_ID, token)
         gained = tf.gather(log_probs, token, axis=1, batch_dims=1)
@@ -65,6 +68,7 @@ def _greedy(decode_step, memory, state, limits):
             scores,
             ids.write(t, token),
             weights.write(t, attention),
+            written(history, t, token),
         )
 
     loop_vars = (
@@ -75,8 +79,9 @@ def _greedy(decode_step, memory, state, limits):
         tf.zeros([batch], tf.float32),
         tf.TensorArray(tf.int32, size=0, dynamic_size=True),
         tf.TensorArray(tf.float32, size=0, dynamic_size=True),
+        _history(batch, steps, no_repeat),
     )
-    *_, scores, ids, weights = tf.while_loop(keep_going, one_step, loop_vars)
+    *_, scores, ids, weights, _ = tf.while_loop(keep_going, one_step, loop_vars)
     return tf.transpose(ids.stack()), tf.transpose(weights.stack(), (1, 0, 2)), scores
 
 
@@ -89,6 +94,19 @@ def _emittable(log_probs):
     """
     ids = tf.range(tf.shape(log_probs)[-1])
     return tf.where((ids == PAD_ID) | (ids == BOS_ID), -np.inf, log_probs)
+
+
+def _history(rows, steps, no_repeat):
+    """The tokens a row has emitted, for the repetition guard (one column when it is off)."""
+    return tf.zeros([rows, steps if no_repeat else 1], tf.int32)
+
+
+def _guarded(log_probs, history, t, no_repeat):
+    """``(r, v)`` log-probabilities with the tokens the guard bans at -inf (none when off)."""
+    if not no_repeat:
+        return log_probs
+    banned = repeat_mask(history, t, no_repeat, tf.shape(log_probs)[-1])
+    return tf.where(banned, -np.inf, log_probs)
 
 
 def length_penalty(lengths, alpha):
@@ -106,7 +124,9 @@ def output_lengths(ids):
     return tf.argmax(tf.cast(ids == EOS_ID, tf.int32), axis=-1, output_type=tf.int32) + 1
 
 
-def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0, loops: Loops = PLAIN):
+def beam_search(
+    model, src_ids, limits, beam_size, n_best=1, alpha=0.0, loops: Loops = PLAIN, no_repeat=0
+):
     """Keep the ``beam_size`` best hypotheses of every sentence at each step.
 
     Finished hypotheses stay in the beam: their only continuation is PAD, which
@@ -133,6 +153,7 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0, loops: L
         n_best: ``n`` hypotheses returned per sentence (clipped to ``k``).
         alpha: Length-penalty exponent; 0 ranks by summed log-probability.
         loops: The ``Loops`` that run the encoder and the decoder step.
+        no_repeat: With ``n`` >= 2, no hypothesis holds an n-gram twice.
 
     Returns:
         ``(ids (b, n, t), weights (b, n, t, s), log_probs (b, n))``, best first by
@@ -146,20 +167,23 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0, loops: L
     n = tf.minimum(tf.convert_to_tensor(n_best, tf.int32), k)
     memory, state = model.encode(src_ids, loops=loops)
     decode_step = model.step_function(loops)
-    greedy = _greedy(decode_step, memory, state, limits)
+    greedy = _greedy(decode_step, memory, state, limits, no_repeat)
     batch = tf.shape(src_ids)[0]
     steps = tf.reduce_max(limits)
     # Beam entry j of sentence i lives in row i * k + j.
     memory, state = tf.nest.map_structure(lambda x: tf.repeat(x, k, axis=0), (memory, state))
 
-    def keep_going(t, prev, state, finished, log_probs, lengths, tokens, parents, weights):
+    def keep_going(t, prev, state, finished, log_probs, lengths, tokens, parents, weights, hist):
         return (t < steps) & ~tf.reduce_all(finished)
 
-    def one_step(t, prev, state_in, finished, log_probs_in, lengths_in, tokens, parents, weights):
+    def one_step(
+        t, prev, state_in, finished, log_probs_in, lengths_in, tokens, parents, weights, hist
+    ):  # noqa: E501
         logits, state, attention = decode_step(prev, state_in, memory)
         vocab = tf.shape(logits)[-1]
         step = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        step = tf.reshape(_emittable(step), [batch, k, vocab])
+        step = _guarded(_emittable(step), hist, t, no_repeat)
+        step = tf.reshape(step, [batch, k, vocab])
         is_eos = tf.range(vocab) == EOS_ID
         step = tf.where((t + 1 >= limits)[:, None, None] & ~is_eos, -np.inf, step)
         only_pad = tf.where(tf.range(vocab) == PAD_ID, 0.0, -np.inf)
@@ -176,6 +200,7 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0, loops: L
         attention = tf.where(was_finished[:, :, None], 0.0, attention)
         rows = tf.reshape(parent + k * tf.range(batch)[:, None], [-1])
         state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
+        hist = written(tf.gather(hist, rows), t, tf.reshape(token, [-1]))
         new = (tf.reshape(token, [-1]), state, was_finished | (token == EOS_ID), log_probs, lengths)
         # Reshapes to computed sizes lose the static shapes a caller may have fixed,
         # and a loop variable must keep its shape.
@@ -187,6 +212,7 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0, loops: L
             tokens.write(t, token),
             parents.write(t, parent),
             weights.write(t, attention),
+            hist,
         )
 
     # Only entry 0 is live at first, so step 0 expands one hypothesis, not k copies.
@@ -201,8 +227,9 @@ def beam_search(model, src_ids, limits, beam_size, n_best=1, alpha=0.0, loops: L
         tf.TensorArray(tf.int32, size=0, dynamic_size=True),
         tf.TensorArray(tf.int32, size=0, dynamic_size=True),
         tf.TensorArray(tf.float32, size=0, dynamic_size=True),
+        _history(batch * k, steps, no_repeat),
     )
-    *_, log_probs, _, tokens, parents, weights = tf.while_loop(keep_going, one_step, loop_vars)
+    *_, log_probs, _, tokens, parents, weights, _ = tf.while_loop(keep_going, one_step, loop_vars)
 
     def trace_back(carry, step):
         entry = carry[0]  # (b, k): where each hypothesis sits in the beam after this step

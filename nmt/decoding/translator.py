@@ -67,13 +67,20 @@ class Translator(tf.Module):
         self.loops = CpuLoops() if loops is None else loops
 
     @classmethod
-    def load(cls, model_dirs: str | Path | Sequence[str | Path]) -> Translator:
-        """A model directory, or several that share tokenizers, decoded as an ``Ensemble``."""
+    def load(
+        cls, model_dirs: str | Path | Sequence[str | Path], no_repeat_ngram: int | None = None
+    ) -> Translator:
+        """A model directory, or several that share tokenizers, decoded as an ``Ensemble``;
+        ``no_repeat_ngram``, if given, replaces the model's ``decode.no_repeat_ngram``."""
         if isinstance(model_dirs, str | Path):
             config, model, src, tgt = modeldir.load(model_dirs)
-            return cls(model, src, tgt, config)
-        config, members, src, tgt = load_members(model_dirs)
-        return cls(Ensemble(members) if len(members) > 1 else members[0], src, tgt, config)
+        else:
+            config, members, src, tgt = load_members(model_dirs)
+            model = Ensemble(members) if len(members) > 1 else members[0]
+        if no_repeat_ngram is not None:
+            config.decode.no_repeat_ngram = no_repeat_ngram
+            config.validate()
+        return cls(model, src, tgt, config)
 
     @property
     def members(self) -> list[Seq2Seq]:
@@ -85,7 +92,7 @@ class Translator(tf.Module):
         """``(b,)`` strings -> the dict of ``outputs``, with ``n = 1``."""
         src_ids, truncated = self._source_ids(text)
         ids, weights, log_probs = greedy_search(
-            self.model, src_ids, self._limits(src_ids), self.loops
+            self.model, src_ids, self._limits(src_ids), self.loops, self._no_repeat
         )
         return self._outputs(
             src_ids, truncated, ids[:, None], weights[:, None], log_probs[:, None], length_penalty
@@ -102,7 +109,7 @@ class Translator(tf.Module):
         src_ids, truncated = self._source_ids(text)
         ids, weights, log_probs = beam_search(
             self.model, src_ids, self._limits(src_ids), beam_size, n_best, length_penalty,
-            self.loops,
+            self.loops, self._no_repeat,
         )  # fmt: skip
         return self._outputs(src_ids, truncated, ids, weights, log_probs, length_penalty)
 
@@ -126,6 +133,11 @@ class Translator(tf.Module):
         truncated = ids.row_lengths() > limit
         ids = tf.concat([ids[:, :-1][:, : limit - 1], ids[:, -1:]], axis=1)
         return ids.to_tensor(default_value=PAD_ID), truncated
+
+    @property
+    def _no_repeat(self) -> int:
+        # A Python int read when the search is traced: exports keep the model's setting.
+        return self.config.decode.no_repeat_ngram
 
     def _limits(self, src_ids):
         return max_lengths(src_ids, self.config.decode.max_len_a, self.config.decode.max_len_b)

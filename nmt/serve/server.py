@@ -77,7 +77,8 @@ def serve(
     from nmt.serve.app import create_app
 
     start = time.monotonic()
-    translator = load_translator(model_dirs if len(model_dirs) > 1 else model_dirs[0])
+    dirs = model_dirs if len(model_dirs) > 1 else model_dirs[0]
+    translator = load_translator(dirs, settings.no_repeat_ngram)
     settings = settings.resolved(translator.config.decode)
     vocab = translator.config.model.tgt_vocab_size
     check_decoding(settings.beam, settings.n_best, settings.length_penalty, vocab)

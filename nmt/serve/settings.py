@@ -12,13 +12,14 @@ class Settings:
 
     ``beam`` and ``n_best`` are what a request that names neither gets, and what every
     OpenNMT-py-format request gets (that format has no per-request search options).
-    ``None`` (for them and ``length_penalty``) stands for the model's ``decode`` config;
-    ``resolved`` fills it in.
+    ``None`` (for them, ``length_penalty`` and ``no_repeat_ngram``) stands for the model's
+    ``decode`` config; ``resolved`` fills in the first three.
     """
 
     beam: int | None = None
     n_best: int | None = None
     length_penalty: float | None = None
+    no_repeat_ngram: int | None = None
     max_chars: int = 2000  # characters per text
     max_texts: int = 64  # texts per request
     max_body: int = 1 << 20  # bytes per request body

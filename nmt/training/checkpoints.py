@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import tensorflow as tf
@@ -24,7 +27,14 @@ class TrainingState:
     """
 
     def __init__(
-        self, model, optimizer, model_dir: Path, write_dir: Path, keep: int, keep_best: int = 1
+        self,
+        model,
+        optimizer,
+        model_dir: Path,
+        write_dir: Path,
+        keep: int,
+        keep_best: int = 1,
+        ema=None,
     ):
         self.model_dir, self.write_dir = Path(model_dir), Path(write_dir)
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -44,9 +54,14 @@ class TrainingState:
             best_dev_loss=self.best_dev_loss,
             bad_epochs=self.bad_epochs,
         )
-        self.checkpoint = model_checkpoint(model, train_seconds=self.train_seconds, **state)
-        # Checkpoints written before train_seconds existed resume through this view.
-        self._checkpoint_without_clock = model_checkpoint(model, **state)
+        # Written after the format's first release: a checkpoint without them resumes
+        # through a view that leaves them out (the moving average then starts afresh).
+        self._later = dict(train_seconds=self.train_seconds)
+        if ema is not None:
+            self._later["ema"] = ema
+        self.ema = ema
+        self._model, self._state = model, state
+        self.checkpoint = model_checkpoint(model, **state, **self._later)
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.write_dir / CHECKPOINT_DIR, max_to_keep=keep
         )
@@ -67,10 +82,11 @@ class TrainingState:
             return False
         try:
             saved = {name.split("/")[0] for name, _ in tf.train.list_variables(latest)}
-            checkpoint = self.checkpoint
-            if "train_seconds" not in saved:
-                checkpoint = self._checkpoint_without_clock
+            later = {k: v for k, v in self._later.items() if k in saved}
+            checkpoint = model_checkpoint(self._model, **self._state, **later)
             checkpoint.restore(latest).assert_existing_objects_matched()
+            if self.ema is not None and "ema" not in saved:
+                self.ema.reset()
             best = tf.train.latest_checkpoint(self.model_dir / BEST_DIR)
             if best is not None:
                 metric = tf.train.Checkpoint(best_dev_metric=self.best_dev_metric)
@@ -91,15 +107,41 @@ class TrainingState:
         """The current weights (and best_dev_metric) as the best so far."""
         return self.best_manager.save(checkpoint_number=int(self.step.numpy()))
 
-    def judge(self, dev_loss: float, value: float | None) -> bool:
-        """Record a dev score of the current weights; whether it is the best so far.
+    def judge(self, score: Callable[[], tuple[float, float | None]]) -> Verdict:
+        """Score the weights on dev, and their moving average if one is kept; record the
+        better, and save it to best/ if it is the best so far.
 
-        ``value`` is the dev metric (higher is better) when early stopping uses one;
-        otherwise the loss decides.
+        ``score()`` gives the dev loss and the dev metric (higher is better; None when
+        early stopping uses the loss) of the weights the model holds when it is called.
         """
-        improved = dev_loss < float(self.best_dev_loss)
+        dev_loss, value = score()
+        averaged = False
+        if self.ema is not None:
+            with self.ema.swapped_in():
+                average = score()
+            averaged = average[1] > value if value is not None else average[0] < dev_loss
+            if averaged:
+                dev_loss, value = average
+        loss_improved = dev_loss < float(self.best_dev_loss)
         self.best_dev_loss.assign(min(dev_loss, float(self.best_dev_loss)))
+        improved = loss_improved
         if value is not None:
             improved = value > float(self.best_dev_metric)
             self.best_dev_metric.assign(max(value, float(self.best_dev_metric)))
-        return improved
+        if improved:
+            with self.ema.swapped_in() if averaged else contextlib.nullcontext():
+                self.save_best()
+        return Verdict(dev_loss, value, improved, loss_improved, averaged)
+
+
+@dataclass
+class Verdict:
+    """What ``TrainingState.judge`` found: the better weights' dev scores, whether they
+    are the best yet (by the metric, if any) and whether the dev loss is, and whether
+    the moving average was the better."""
+
+    dev_loss: float
+    value: float | None
+    improved: bool
+    loss_improved: bool
+    averaged: bool

@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from nmt.config import PRECISIONS, STRATEGIES
+from nmt.config_rules import PRECISIONS, STRATEGIES
 from nmt.errors import NmtError
 
 

@@ -10,7 +10,7 @@ import keras
 from nmt import modeldir
 from nmt.config import Config, save_config
 from nmt.data.corpus import Corpus, read_splits, split_off
-from nmt.data.pipeline import encode
+from nmt.data.pipeline import encode, resample, samples_subwords
 from nmt.data.tokenizer import Tokenizer, train_sentencepiece
 from nmt.decoding import evaluate
 from nmt.decoding.translator import Translator
@@ -115,9 +115,26 @@ def _train(config, out, strategy, corpus, src, tgt, overwrite, log, on_epoch_end
         metric = config.train.early_stop_metric
         translator = Translator(trainer.model, src_tok, tgt_tok, config)
         dev_metric = evaluate.dev_metric(translator, dev.src, dev.tgt, metric)
+    draw = None  # each epoch's training split, when it samples segmentations
+    if samples_subwords(config.data):
+        if config.train.strategy == "multiworker":
+            # Each worker would sample its own segmentations, so their batches, and
+            # the shards cut from them, would no longer line up.
+            log("note: subword sampling is off under multiworker (data.subword_alpha)")
+        else:
+            d = config.data
+            log(f"subword sampling: nbest {d.subword_nbest}, alpha {d.subword_alpha}")
+            draw = lambda: resample(  # noqa: E731
+                train.src, train.tgt, src_tok, tgt_tok, config.data, like=train_ids
+            )
     try:
         result = trainer.fit(
-            train_ids, dev_ids, log=log, on_epoch_end=epoch_end, dev_metric=dev_metric
+            train_ids,
+            dev_ids,
+            log=log,
+            on_epoch_end=epoch_end,
+            dev_metric=dev_metric,
+            resample=draw,
         )
         # Also a barrier: a worker that exits while another is still in a collective
         # makes that one fail (tensorflow#58434).

@@ -41,8 +41,9 @@ class Steps:
         strategy: tf.distribute.Strategy | None = None,
         streams: int = 1,
         loops: Loops | None = None,
+        ema=None,
     ):
-        self.model, self.optimizer = model, optimizer
+        self.model, self.optimizer, self.ema = model, optimizer, ema
         self.loops = CpuLoops() if loops is None else loops
         self.label_smoothing = label_smoothing
         self.strategy, self.streams = strategy, streams
@@ -117,6 +118,8 @@ class Steps:
             pairs = [(g, v.value) for g, v in zip(gradients, variables)]
             gradients = self.strategy.extended.batch_reduce_to("SUM", pairs)
         self.optimizer.apply_gradients(zip(gradients, variables))
+        if self.ema is not None:
+            self.ema.update()
         return loss_sum, tokens
 
     def _train_step_or_stop(self, src, tgt_in, tgt_out, sig):

@@ -20,7 +20,8 @@ from nmt.fast.optimizer import FusedAdam
 from nmt.model.seq2seq import Seq2Seq, build_model
 from nmt.progress import progress_bar
 from nmt.training import distribute
-from nmt.training.checkpoints import TrainingState
+from nmt.training.checkpoints import TrainingState, Verdict
+from nmt.training.ema import MovingAverage
 from nmt.training.interrupt import Interruptible, TimeBudget, format_duration
 from nmt.training.results import EpochResult, TrainResult
 from nmt.training.steps import Steps
@@ -59,6 +60,9 @@ class Trainer:
             if keras.mixed_precision.dtype_policy().name == "mixed_float16":
                 self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer)
             self.optimizer.build(self.model.trainable_variables)
+            self.ema = None
+            if t.ema_decay:
+                self.ema = MovingAverage(self.model.trainable_variables, t.ema_decay)
         self.state = TrainingState(
             self.model,
             self.optimizer,
@@ -66,6 +70,7 @@ class Trainer:
             distribute.worker_dir(self.model_dir, strategy),
             keep=t.keep_checkpoints,
             keep_best=t.keep_best,
+            ema=self.ema,
         )
         s = self.state
         self.step, self.epoch, self.batch_in_epoch = s.step, s.epoch, s.batch_in_epoch
@@ -78,6 +83,7 @@ class Trainer:
             jit_compile=t.jit_compile,
             strategy=strategy,
             streams=self.streams,
+            ema=self.ema,
         )
         self.train_step, self.eval_step = self.steps.train_step, self.steps.eval_step
         self._eval_data = None  # (split, eval step, its batches), built on first use
@@ -121,12 +127,16 @@ class Trainer:
         log: Callable[[str], None] = print,
         on_epoch_end: Callable[[EpochResult], None] | None = None,
         dev_metric: Callable[[], float] | None = None,
+        resample: Callable[[], Encoded] | None = None,
     ) -> TrainResult:
         """Train until ``train.epochs``, early stopping, ``train.max_time``, or an interruption.
 
         ``best/`` keeps the weights with the lowest dev loss or, given ``dev_metric``
         (dev BLEU or chrF of the current weights, higher is better), the highest
-        metric; patience counts epochs without improvement of the same measure.
+        metric: the trained weights or, with ``train.ema_decay``, their moving average,
+        whichever scores better. Patience counts epochs without improvement of that
+        measure or, with ``train.patience_on="any"``, of neither it nor the dev loss.
+        ``resample``, if given, gives each epoch's training split instead of ``train``.
         """
         cfg = self.config
         measure = cfg.train.early_stop_metric if dev_metric else "loss"
@@ -145,7 +155,8 @@ class Trainer:
         with Interruptible() as interrupt:
             while int(self.epoch.numpy()) < cfg.train.epochs:
                 epoch = int(self.epoch.numpy())
-                stats, out_of_time, interrupted = self._train_epoch(train, epoch, interrupt)
+                data = resample() if resample else train
+                stats, out_of_time, interrupted = self._train_epoch(data, epoch, interrupt)
                 if interrupted:
                     path = self.save()
                     raise Interrupted(
@@ -154,7 +165,8 @@ class Trainer:
                 if out_of_time:
                     # The weights since the last epoch may be the best yet: judge them
                     # now, but leave the patience count to whole epochs.
-                    dev_loss, value, _ = self._judge(dev, dev_metric)
+                    verdict = self._judge(dev, dev_metric)
+                    dev_loss, value = verdict.dev_loss, verdict.value
                     self.save()
                     log(
                         f"time budget of {format_duration(budget.limit)} spent at step "
@@ -165,8 +177,9 @@ class Trainer:
                     break
                 self.epoch.assign_add(1)
                 self.batch_in_epoch.assign(0)
-                dev_loss, value, improved = self._judge(dev, dev_metric)
-                if improved:
+                verdict = self._judge(dev, dev_metric)
+                dev_loss, value = verdict.dev_loss, verdict.value
+                if verdict.improved:
                     self.bad_epochs.assign(0)
                 else:
                     self.bad_epochs.assign_add(1)
@@ -180,12 +193,15 @@ class Trainer:
                     f"epoch {er.epoch}/{cfg.train.epochs}: train loss {er.train_loss:.4f}, "
                     f"dev loss {dev_loss:.4f}{_metric_text(measure, value)}, "
                     f"{er.tokens_per_s:,.0f} tgt tokens/s, "
-                    f"{er.seconds:.1f} s"
+                    f"{er.seconds:.1f} s{'; moving average kept' if verdict.averaged else ''}"
                 )
                 if on_epoch_end:
                     on_epoch_end(er)
                 if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
-                    log(f"early stop: dev {measure} did not improve in {cfg.train.patience} epochs")
+                    measures = f"dev {measure}"
+                    if cfg.train.patience_on == "any" and measure != "loss":
+                        measures += " or dev loss"
+                    log(f"early stop: no better {measures} in {cfg.train.patience} epochs")
                     result.stopped_early = True
                     break
         result.steps = int(self.step.numpy())
@@ -194,20 +210,13 @@ class Trainer:
             result.best_dev_metric = float(self.best_dev_metric)
         return result
 
-    def _judge(
-        self, dev: Encoded, dev_metric: Callable[[], float] | None
-    ) -> tuple[float, float | None, bool]:
-        """Scores the current weights on dev and saves them to best/ if they are the best.
-
-        Returns the dev loss, the dev metric (None without ``dev_metric``) and whether
-        the weights improved on the best so far by the measure early stopping uses.
-        """
-        dev_loss = self.evaluate(dev)
-        value = dev_metric() if dev_metric else None
-        improved = self.state.judge(dev_loss, value)
-        if improved:
-            self.state.save_best()
-        return dev_loss, value, improved
+    def _judge(self, dev: Encoded, dev_metric: Callable[[], float] | None) -> Verdict:
+        """``TrainingState.judge`` of the current weights; ``improved`` is whether training
+        improved by the measure patience counts (``train.patience_on``)."""
+        verdict = self.state.judge(lambda: (self.evaluate(dev), dev_metric and dev_metric()))
+        if self.config.train.patience_on == "any":
+            verdict.improved = verdict.improved or verdict.loss_improved
+        return verdict
 
     @property
     def learning_rate(self):

@@ -4,7 +4,7 @@ import tensorflow as tf
 
 from nmt.config import DataConfig
 from nmt.constants import BOS_ID, EOS_ID, PAD_ID
-from nmt.data.pipeline import batch_count, batches, encode
+from nmt.data.pipeline import batch_count, batches, encode, resample
 from nmt.data.tokenizer import Tokenizer, train_sentencepiece
 
 EN = ["artificial intelligence", "machine learning is fun", "i am a student", "where is it"] * 10
@@ -82,3 +82,60 @@ def test_token_batches_fill_to_the_budget(tokenizers, batch_tokens):
         assert len(src) * width <= batch_tokens or len(src) == 1
     if batch_tokens == 64:
         assert max(len(src) for src, _, _ in found) > config.batch_size  # batch_size ignored
+
+
+def _rows(ragged):
+    return [tuple(row) for row in ragged.to_list()]
+
+
+def test_sampling_draws_new_segmentations_of_the_same_pairs(tokenizers):
+    """Subword regularization: training encodings differ between draws, each is a
+    segmentation of the same sentence (it detokenizes back to it), and the plain
+    encoding (dev, test) is the same every time and is the tokenizer's one best."""
+    src_tok, tgt_tok = tokenizers
+    config = DataConfig(subword_nbest=-1, subword_alpha=0.1)
+    plain = [encode(EN, KO, *tokenizers, config) for _ in range(2)]
+    assert _rows(plain[0].src) == _rows(plain[1].src)
+    assert _rows(plain[0].src) == _rows(src_tok.tokenize(tf.constant(EN)))
+    draws = [resample(EN, KO, *tokenizers, config, like=plain[0]) for _ in range(3)]
+    src_rows = [_rows(d.src) for d in draws]
+    assert any(a != b for a in src_rows for b in src_rows), "no draw differs"
+    assert any(r != p for r, p in zip(src_rows[0], _rows(plain[0].src)))
+    assert any(_rows(d.tgt) != _rows(plain[0].tgt) for d in draws)
+    for draw in draws:
+        text = src_tok.detokenize(draw.src.to_tensor()).numpy()
+        assert [t.decode() for t in text] == EN
+        assert all(row[-1] == EOS_ID for row in _rows(draw.src) + _rows(draw.tgt))
+
+
+def test_sampled_epochs_batch_the_same_pairs_as_the_plain_one(tokenizers):
+    """Bucketed by the one-best lengths: every draw's epoch has the same batches of the
+    same pairs (so a resumed epoch skips exactly what it trained on), and pairs the
+    limits dropped stay dropped; long draws are cut to the limits."""
+    config = DataConfig(batch_size=3, bucket_width=2, max_src_len=16, max_tgt_len=12)
+    plain = encode(EN, KO, *tokenizers, config)
+    assert plain.dropped and plain.kept is not None
+    texts = [en for en, keep in zip(EN, plain.kept) if keep]
+
+    def epoch(data):
+        src_tok = tokenizers[0]
+        out = []
+        for src, _, tgt_out in _all(batches(data, config, shuffle=True, seed=5)):
+            assert src.shape[1] <= 16 and tgt_out.shape[1] <= 12
+            out.append([t.decode() for t in src_tok.detokenize(src).numpy()])
+        return out
+
+    want = epoch(plain)
+    for _ in range(3):
+        draw = resample(EN, KO, *tokenizers, config, like=plain)
+        assert len(draw) == len(plain)
+        assert batch_count(draw, config) == batch_count(plain, config) == len(want)
+        assert epoch(draw) == want
+    assert sorted(t for batch in want for t in batch) == sorted(texts)
+
+
+@pytest.mark.parametrize("nbest, alpha", [(0, 0.1), (1, 0.1), (-1, 0.0)])
+def test_sampling_off_gives_the_plain_encoding(tokenizers, nbest, alpha):
+    config = DataConfig(subword_nbest=nbest, subword_alpha=alpha)
+    plain = encode(EN, KO, *tokenizers, config)
+    assert _rows(resample(EN, KO, *tokenizers, config, like=plain).src) == _rows(plain.src)

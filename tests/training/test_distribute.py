@@ -155,6 +155,8 @@ def _train_args(corpus, out, strategy, epochs=2):
         "model.readout_dim=32", "model.dropout=0.0", "model.src_vocab_size=300",
         "model.tgt_vocab_size=300", "data.batch_size=4", "train.learning_rate=0.01",
         "train.patience=0", "model.word_dropout=0.0", "train.early_stop_metric=loss",
+        # Sampled segmentations would differ from one process to the other.
+        "data.subword_alpha=0",
     ]  # fmt: skip
     return [
         "train", "--corpus", str(corpus), "--out", str(out), "--epochs", str(epochs),

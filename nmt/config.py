@@ -79,11 +79,12 @@ class DataConfig:
     # piece (SentencePiece accepts 0.98 to 1.0).
     character_coverage: float = 0.9995
     skip_bad_lines: bool = False
-    # Subword regularization (Kudo 2018): each epoch samples new segmentations of the
+    # Subword regularization (Kudo 2018), off by default (it lost on the quality suite,
+    # docs/quality.md): with alpha > 0 each epoch samples new segmentations of the
     # training split, with SentencePiece's nbest_size (-1: whole lattice; 0, 1: off) and
-    # alpha (0: off). Dev, test and translation take the one best segmentation.
+    # alpha. Dev, test and translation take the one best segmentation.
     subword_nbest: int = -1
-    subword_alpha: float = 0.1
+    subword_alpha: float = 0.0
 
 
 @dataclass
@@ -135,7 +136,7 @@ class DecodeConfig:
     max_len_b: int = 10
     beam_size: int = 5  # 1: greedy search
     n_best: int = 1  # hypotheses returned per sentence, at most beam_size
-    length_penalty: float = 1.0  # GNMT's alpha: beams rank by log P / ((5 + len) / 6) ** alpha
+    length_penalty: float = 1.5  # GNMT's alpha: beams rank by log P / ((5 + len) / 6) ** alpha
     no_repeat_ngram: int = 0  # n >= 2: no output holds an n-gram twice (0: off)
 
 

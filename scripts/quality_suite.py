@@ -112,6 +112,7 @@ def run_one(corpus: Path, tests: dict[str, Path], model: Path, sets: list[str], 
     start = time.monotonic()
     done = nmt("train", "--corpus", str(corpus), "--out", str(model), *overrides)
     record = {"train_s": round(time.monotonic() - start, 1), "log": done.stderr.splitlines()[-3:]}
+    (model / "train.log").write_text(done.stderr, encoding="utf-8")
     for test, path in {"test": corpus, **tests}.items():
         for beam in BEAMS:
             split = ("--split", "test") if test == "test" else ()

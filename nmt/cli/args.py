@@ -48,6 +48,11 @@ def duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def budget(text: str) -> float:
+    """A duration, or ``0``/``none`` for no time limit (0 seconds)."""
+    return 0.0 if text.strip().lower() in ("0", "none") else duration(text)
+
+
 def add_decoding(p: argparse.ArgumentParser, n_best: bool = True) -> None:
     """Search options; each defaults to the model's ``decode`` config.
 

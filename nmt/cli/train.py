@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nmt.cli.args import duration, positive_int
+from nmt.cli.args import budget, positive_int
 from nmt.errors import NmtError
 
 
@@ -22,9 +22,10 @@ def register(sub) -> None:
     p.add_argument("--config", help="JSON config file (any subset of the sections)")
     p.add_argument("--epochs", type=positive_int, help="shortcut for --set train.epochs=N")
     p.add_argument(
-        "--max-time", type=duration, metavar="DURATION",
+        "--max-time", type=budget, metavar="DURATION",
         help="stop cleanly once training has taken this long over every run of --out, "
-        "e.g. 90s, 10m, 2h (train.max_time, in seconds); re-run with more to go on",
+        "e.g. 90s, 10m, 2h, or none (train.max_time, in seconds; default 12m); re-run "
+        "with more to go on",
     )  # fmt: skip
     p.add_argument(
         "--set",
@@ -75,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     config.override(args.set)
     if args.epochs:
         config.train.epochs = args.epochs
-    if args.max_time:
+    if args.max_time is not None:
         config.train.max_time = args.max_time
     if args.skip_bad_lines:
         config.data.skip_bad_lines = True

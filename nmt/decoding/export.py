@@ -14,7 +14,8 @@ only::
     out["translation"]  # (b, n) strings, best first; see Translator._outputs for the rest
 
 The same functions are the ``greedy`` and ``beam`` signatures, and
-``serving_default`` is greedy with the model's configured length penalty.
+``serving_default`` searches as the model's ``decode`` config says (beam size, n-best,
+length penalty, repetition guard).
 """
 
 from __future__ import annotations
@@ -50,10 +51,14 @@ class _Serving(tf.Module):
         self.model_variables = [v for m in translator.members for v in weight_map(m).values()]
         self.translate_greedy = translator.translate_greedy
         self.translate_beam = translator.translate_beam
-        alpha = tf.constant(translator.config.decode.length_penalty, tf.float32)
-        self.serve = tf.function(
-            lambda text: translator.translate_greedy(text, alpha), input_signature=[TEXT_SPEC]
-        )
+        decode = translator.config.decode
+        alpha = tf.constant(decode.length_penalty, tf.float32)
+        if decode.beam_size == 1:
+            default = lambda text: translator.translate_greedy(text, alpha)  # noqa: E731
+        else:
+            beam = tf.constant(decode.beam_size), tf.constant(decode.n_best)
+            default = lambda text: translator.translate_beam(text, *beam, alpha)  # noqa: E731
+        self.serve = tf.function(default, input_signature=[TEXT_SPEC])
 
 
 def export_translator(translator: Translator, out: str | Path) -> Path:

@@ -200,11 +200,12 @@ def beam_search(
         attention = tf.where(was_finished[:, :, None], 0.0, attention)
         rows = tf.reshape(parent + k * tf.range(batch)[:, None], [-1])
         state = tf.nest.map_structure(lambda x: tf.gather(x, rows), state)
-        hist = written(tf.gather(hist, rows), t, tf.reshape(token, [-1]))
+        grown = written(tf.gather(hist, rows), t, tf.reshape(token, [-1]))
         new = (tf.reshape(token, [-1]), state, was_finished | (token == EOS_ID), log_probs, lengths)
         # Reshapes to computed sizes lose the static shapes a caller may have fixed,
         # and a loop variable must keep its shape.
         old = (prev, state_in, finished, log_probs_in, lengths_in)
+        grown.set_shape(hist.shape)
         tf.nest.map_structure(lambda x, y: x.set_shape(y.shape), new, old)
         return (
             t + 1,
@@ -212,7 +213,7 @@ def beam_search(
             tokens.write(t, token),
             parents.write(t, parent),
             weights.write(t, attention),
-            hist,
+            grown,
         )
 
     # Only entry 0 is live at first, so step 0 expands one hypothesis, not k copies.

@@ -140,6 +140,7 @@ class Trainer:
         """
         cfg = self.config
         measure = cfg.train.early_stop_metric if dev_metric else "loss"
+        also = " or dev loss" if cfg.train.patience_on == "any" and measure != "loss" else ""
         result = TrainResult(steps=int(self.step.numpy()), best_dev_loss=float(self.best_dev_loss))
         budget = self._budget = TimeBudget(cfg.train.max_time, self.train_seconds)
         if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
@@ -193,15 +194,12 @@ class Trainer:
                     f"epoch {er.epoch}/{cfg.train.epochs}: train loss {er.train_loss:.4f}, "
                     f"dev loss {dev_loss:.4f}{_metric_text(measure, value)}, "
                     f"{er.tokens_per_s:,.0f} tgt tokens/s, "
-                    f"{er.seconds:.1f} s{'; moving average kept' if verdict.averaged else ''}"
+                    f"{er.seconds:.1f} s{_AVERAGED if verdict.averaged else ''}"
                 )
                 if on_epoch_end:
                     on_epoch_end(er)
                 if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
-                    measures = f"dev {measure}"
-                    if cfg.train.patience_on == "any" and measure != "loss":
-                        measures += " or dev loss"
-                    log(f"early stop: no better {measures} in {cfg.train.patience} epochs")
+                    log(f"early stop: no better dev {measure}{also} in {cfg.train.patience} epochs")
                     result.stopped_early = True
                     break
         result.steps = int(self.step.numpy())
@@ -296,5 +294,7 @@ def _metric_text(measure: str, value: float | None) -> str:
     return "" if value is None else f", dev {measure} {value:.2f}"
 
 
+# Ends an epoch's log line when the scores are those of the weights' moving average.
+_AVERAGED = "; the moving average scored better"
 # Added to the stop flag a train step shares between workers; signal numbers are below it.
 _OUT_OF_TIME = 1000

@@ -143,6 +143,7 @@ def test_missing_model_dir(run, tmp_path):
         ["translate", "--bogus"],
         ["translate", "--model", "m", "--beam", "0", "hi"],
         ["evaluate", "--model", "m", "--corpus", "c", "--length-penalty", "-1"],
+        ["translate", "--model", "m", "--no-repeat-ngram", "-2", "hi"],
     ],
 )
 def test_argument_errors_exit_2(args, capsys):
@@ -210,3 +211,12 @@ def test_a_reader_that_leaves_early_ends_nmt_quietly(tiny_model_dir):
     _, stderr = process.communicate(timeout=600)
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
     assert process.returncode == 141, stderr  # 128 + SIGPIPE, as a shell reports `cat | head`
+
+
+@pytest.mark.parametrize(
+    "text, seconds", [("none", 0.0), ("0", 0.0), ("90s", 90.0), ("1h30m", 5400.0)]
+)
+def test_max_time_none_lifts_the_default_budget(text, seconds):
+    from nmt.cli.args import budget
+
+    assert budget(text) == seconds

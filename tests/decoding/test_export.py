@@ -150,3 +150,22 @@ def test_export_replaces_atomically(model_dir, tmp_path):
     export_model(model_dir, out)
     assert (out / "saved_model.pb").is_file() and not (out / "stale.txt").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["served"]  # no temporary left
+
+
+def test_serving_default_searches_as_the_model_config_says(tiny_model_dir, tmp_path):
+    """A model whose decode config asks for beams (today's defaults do) is served by
+    beam search from serving_default, as `nmt translate` decodes it."""
+    from nmt.config import save_config
+    from nmt.modeldir import load_model_config
+
+    model_dir = tmp_path / "beam"
+    shutil.copytree(tiny_model_dir, model_dir)
+    config = load_model_config(model_dir)
+    config.decode.beam_size, config.decode.n_best, config.decode.length_penalty = 3, 2, 1.5
+    save_config(config, model_dir)
+    export_model(model_dir)
+    served = tf.saved_model.load(str(model_dir / EXPORT_DIR)).signatures["serving_default"]
+    texts = tf.constant(SENTENCES[:4])
+    translator = Translator.load(model_dir)  # kept: its tf.functions hold it weakly
+    expected = translator.translate_beam(texts, 3, 2, 1.5)
+    assert_same_outputs(plain(served(text=texts)), plain(expected))

@@ -4,6 +4,7 @@ import itertools
 
 import pytest
 from conftest import TINY_PAIRS, write_corpus_dir
+from training.test_trainer import tiny_config
 
 from nmt.config import Config
 from nmt.decoding import evaluate
@@ -14,20 +15,8 @@ from nmt.training.trainer import Trainer
 
 
 def config(**train) -> Config:
-    config = Config().override(
-        [
-            "model.embedding_dim=16",
-            "model.units=16",
-            "model.attention_units=16",
-            "model.readout_dim=16",
-            "data.batch_size=8",
-            "train.checkpoint_every=0",
-            "train.ema_decay=0",
-        ]
-    )
-    for key, value in train.items():
-        setattr(config.train, key, value)
-    return config
+    """The trainer tests' tiny model, without the moving average (one dev score an epoch)."""
+    return tiny_config(**{"ema_decay": 0.0, "early_stop_metric": "chrf", **train})
 
 
 @pytest.fixture

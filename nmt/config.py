@@ -78,6 +78,8 @@ class DataConfig:
     # as bytes. Below 1.0 so that a CJK corpus's rare characters do not each take a
     # piece (SentencePiece accepts 0.98 to 1.0).
     character_coverage: float = 0.9995
+    # Digits as pieces of their own: numbers are copied digit by digit (docs/quality.md).
+    split_digits: bool = True
     skip_bad_lines: bool = False
     # Subword regularization (Kudo 2018), off by default (it lost on the quality suite,
     # docs/quality.md): with alpha > 0 each epoch samples new segmentations of the

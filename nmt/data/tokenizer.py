@@ -95,6 +95,7 @@ def train_sentencepiece(
     vocab_size: int = 0,
     character_coverage: float = 0.9995,
     *,
+    split_digits: bool = False,
     field: str = "vocab_size",
 ) -> bytes:
     """Train a SentencePiece unigram model on ``sentences`` and return its serialized proto.
@@ -106,6 +107,8 @@ def train_sentencepiece(
             `default_vocab_size`.
         character_coverage: The share of the text's characters that get pieces of
             their own; the rarest rest become UTF-8 bytes (byte fallback).
+        split_digits: Every digit is a piece of its own, so numbers are read and
+            written digit by digit instead of as pieces learnt from their frequency.
         field: The config field ``vocab_size`` came from, named in errors.
 
     Raises:
@@ -134,6 +137,7 @@ def train_sentencepiece(
             model_type="unigram",
             character_coverage=character_coverage,
             byte_fallback=True,
+            split_digits=split_digits,
             pad_id=PAD_ID,
             unk_id=UNK_ID,
             bos_id=BOS_ID,

@@ -151,6 +151,7 @@ def _train_tokenizer(sentences: list[str], config: Config, side: str) -> Tokeniz
         sentences,
         getattr(config.model, field),
         config.data.character_coverage,
+        split_digits=config.data.split_digits,
         field=f"model.{field}",
     )
     tokenizer = Tokenizer(proto)

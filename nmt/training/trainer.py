@@ -184,7 +184,7 @@ class Trainer:
                     self.bad_epochs.assign(0)
                 else:
                     self.bad_epochs.assign_add(1)
-                    self._lower_learning_rate(measure, log)
+                    self._lower_learning_rate(measure + also, log)
                 self.save()
                 er = EpochResult(epoch + 1, stats[0], dev_loss, stats[1], stats[2])
                 if value is not None:

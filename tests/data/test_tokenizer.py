@@ -168,3 +168,15 @@ def test_trains_on_real_korean_news():
         tokenizer = Tokenizer(train_sentencepiece(side))
         assert tokenizer.vocab_size >= minimum_vocab_size(side, 0.9995)
         assert _decode(tokenizer, side[:50]) == side[:50]
+
+
+@pytest.mark.parametrize("split", [True, False])
+def test_split_digits_spells_every_number_digit_by_digit(split):
+    """A corpus full of years: without split_digits SentencePiece learns them as pieces;
+    with it, no piece holds a digit beside anything else, in training and in-graph."""
+    years = [f"in {year} and {year}년" for year in range(1950, 2030)] * 3
+    tokenizer = Tokenizer(train_sentencepiece(years, 400, split_digits=split))
+    pieces = tokenizer.id_to_piece(tokenizer.tokenize(tf.constant(["in 2011 and 2011년"])))
+    pieces = [p.decode() for p in pieces.flat_values.numpy()]
+    digits = [p for p in pieces if any(c.isdigit() for c in p)]
+    assert (digits == list("20112011")) == split, pieces

@@ -54,6 +54,13 @@ def prepare(model_dir: str | Path, config: Config, *, overwrite: bool = False) -
             elif path.exists():
                 path.unlink()
     elif existing.is_file():
+        if (model_dir / BEST_DIR).is_dir() and not (model_dir / CHECKPOINT_DIR).is_dir():
+            # Training would find no checkpoint to resume and start from random weights.
+            raise NmtError(
+                f"{model_dir} holds decode-only weights (best/ without checkpoints/, as nmt "
+                "average writes them); train into another --out, or pass --overwrite to "
+                "start afresh there"
+            )
         saved = load_model_config(model_dir)
         differences = _differences(saved, config)
         if differences:
@@ -132,7 +139,8 @@ def load(model_dir: str | Path) -> tuple[Config, Seq2Seq, Tokenizer, Tokenizer]:
 # a snapshot without them describes: a model directory written before them loads as it
 # was trained, whatever today's defaults are.
 LEGACY_MODEL_FIELDS = {"word_dropout": 0.0, "tie_embeddings": False, "layer_norm": False}
-LEGACY_DATA_FIELDS = {"batch_tokens": 0}
+LEGACY_DATA_FIELDS = {"batch_tokens": 0, "split_digits": False, "subword_alpha": 0.0}
+LEGACY_TRAIN_FIELDS = {"patience_on": "metric", "ema_decay": 0.0}
 
 
 def load_model_config(model_dir: str | Path) -> Config:
@@ -145,7 +153,12 @@ def load_model_config(model_dir: str | Path) -> Config:
         raise NmtError(f"{model_dir} is not an nmt model directory: {CONFIG_FILE} is missing")
     data = read_object(path)
     # Fields a snapshot lacks take the value it was written under, not today's default.
-    for section, legacy in (("model", LEGACY_MODEL_FIELDS), ("data", LEGACY_DATA_FIELDS)):
+    legacies = (
+        ("model", LEGACY_MODEL_FIELDS),
+        ("data", LEGACY_DATA_FIELDS),
+        ("train", LEGACY_TRAIN_FIELDS),
+    )
+    for section, legacy in legacies:
         if isinstance(data.get(section), dict):
             data[section] = {**legacy, **data[section]}
     config = Config.from_dict(data, source=str(path))

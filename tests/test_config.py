@@ -111,7 +111,11 @@ def test_a_snapshot_without_newer_fields_loads_as_it_was_trained(tmp_path):
     """A model directory written before a field existed keeps its behaviour, whatever
     today's default for that field is."""
     snapshot = Config().to_dict()
-    added = {"model": ("word_dropout", "tie_embeddings", "layer_norm"), "data": ("batch_tokens",)}
+    added = {
+        "model": ("word_dropout", "tie_embeddings", "layer_norm"),
+        "data": ("batch_tokens", "split_digits", "subword_alpha"),
+        "train": ("patience_on", "ema_decay"),
+    }
     for section, names in added.items():
         for name in names:
             del snapshot[section][name]
@@ -120,6 +124,9 @@ def test_a_snapshot_without_newer_fields_loads_as_it_was_trained(tmp_path):
     assert config.model.word_dropout == 0.0
     assert config.model.tie_embeddings is False and config.model.layer_norm is False
     assert config.data.batch_tokens == 0
+    # Its tokenizers were trained without split digits; its runs judged chrF alone, raw.
+    assert config.data.split_digits is False and config.data.subword_alpha == 0.0
+    assert config.train.patience_on == "metric" and config.train.ema_decay == 0.0
     # Written now, the fields are kept as written.
     save_config(Config().override(["model.layer_norm=true", "data.batch_tokens=900"]), tmp_path)
     config = load_model_config(tmp_path)

@@ -81,6 +81,15 @@ def test_average_command(tiny_model_dir, tmp_path, capsys):
     assert err.startswith("nmt: error: --out") and "--overwrite" in err and "\n" not in err
     assert main(["average", "--model", str(model), "--out", str(out), "--overwrite"]) == 0
     assert main(["translate", "--model", str(out), "Thank you."]) == 0
+    # Decode-only: training on it would start from random weights, so it is refused.
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text(
+        "Thank you.\t감사합니다.\nGood morning.\t좋은 아침이에요.\n", encoding="utf-8"
+    )
+    capsys.readouterr()
+    assert main(["train", "--corpus", str(corpus), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "decode-only weights" in err and "--overwrite" in err and "\n" not in err
 
 
 @pytest.mark.parametrize(

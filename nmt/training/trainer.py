@@ -180,7 +180,9 @@ class Trainer:
                 self.batch_in_epoch.assign(0)
                 verdict = self._judge(dev, dev_metric)
                 dev_loss, value = verdict.dev_loss, verdict.value
-                if verdict.improved:
+                # What patience counts as progress (train.patience_on).
+                either = cfg.train.patience_on == "any" and verdict.loss_improved
+                if verdict.improved or either:
                     self.bad_epochs.assign(0)
                 else:
                     self.bad_epochs.assign_add(1)
@@ -209,12 +211,8 @@ class Trainer:
         return result
 
     def _judge(self, dev: Encoded, dev_metric: Callable[[], float] | None) -> Verdict:
-        """``TrainingState.judge`` of the current weights; ``improved`` is whether training
-        improved by the measure patience counts (``train.patience_on``)."""
-        verdict = self.state.judge(lambda: (self.evaluate(dev), dev_metric and dev_metric()))
-        if self.config.train.patience_on == "any":
-            verdict.improved = verdict.improved or verdict.loss_improved
-        return verdict
+        """``TrainingState.judge`` of the current weights."""
+        return self.state.judge(lambda: (self.evaluate(dev), dev_metric and dev_metric()))
 
     @property
     def learning_rate(self):

@@ -81,6 +81,13 @@ class DataConfig:
     # Digits as pieces of their own: numbers are copied digit by digit (docs/quality.md).
     split_digits: bool = True
     skip_bad_lines: bool = False
+    # Training splits of more pairs than this are streamed from disk a chunk of this many
+    # pairs at a time, shuffled within the chunk; smaller ones are read once and held in
+    # memory (nmt/training/inputs.py, docs/data.md).
+    chunk_pairs: int = 100_000
+    # The tokenizers learn from every training pair up to this many, and from a seeded
+    # uniform sample of this many beyond, so their time and memory stop growing.
+    tokenizer_sample: int = 200_000
     # Subword regularization (Kudo 2018), off by default (it lost on the quality suite,
     # docs/quality.md): with alpha > 0 each epoch samples new segmentations of the
     # training split, with SentencePiece's nbest_size (-1: whole lattice; 0, 1: off) and

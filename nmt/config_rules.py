@@ -19,8 +19,8 @@ def check(config: Any) -> None:
     names = (
         "model.embedding_dim model.units model.attention_units model.encoder_layers "
         "model.readout_dim data.max_src_len data.max_tgt_len data.batch_size "
-        "data.bucket_width train.epochs train.learning_rate train.keep_checkpoints "
-        "train.keep_best"
+        "data.bucket_width data.chunk_pairs data.tokenizer_sample train.epochs "
+        "train.learning_rate train.keep_checkpoints train.keep_best"
     )
     positive = {
         n: getattr(getattr(config, n.split(".")[0]), n.split(".")[1]) for n in names.split()

@@ -80,8 +80,8 @@ def _differences(saved: Config, new: Config) -> list[str]:
     for section in ("model", "data"):
         old_values = getattr(saved, section).__dict__
         for name, value in getattr(new, section).__dict__.items():
-            if name.endswith("vocab_size") or name == "skip_bad_lines":
-                continue  # set from the tokenizers / only affects reading
+            if name.endswith("vocab_size") or name in ("skip_bad_lines", "tokenizer_sample"):
+                continue  # set from the tokenizers / only affects reading / only them
             if old_values.get(name) != value:
                 out.append(f"{section}.{name}: {old_values.get(name)!r} there, {value!r} now")
     return out

@@ -1,5 +1,6 @@
 """``nmt bench train`` and ``nmt bench decode``: throughput on random tokens (``nmt.bench``);
-``nmt bench serve``: a real ``nmt serve`` under concurrent load."""
+``nmt bench serve``: a real ``nmt serve`` under concurrent load; ``nmt bench data``: a
+corpus's cost to training."""
 
 from __future__ import annotations
 
@@ -36,7 +37,26 @@ def register(sub) -> None:
     decode.add_argument("--beam", type=positive_int, default=4, help="beam size")
     decode.add_argument("--repeats", type=positive_int, default=5, help="timed repeats")
     _add_serve(what)
+    _add_data(what)
     p.set_defaults(run=run)
+
+
+def _add_data(what) -> None:
+    data = what.add_parser(
+        "data", help="a corpus's cost to training: time to the first step, peak memory, tokens/s"
+    )
+    data.add_argument("--corpus", help="TSV file or split directory (as nmt train)")
+    data.add_argument("--src", help="Moses-style source file")
+    data.add_argument("--tgt", help="Moses-style target file")
+    data.add_argument("--steps", type=positive_int, default=100, help="training steps per run")
+    data.add_argument(
+        "--resume", action="store_true", help="then resume the run and measure that too"
+    )
+    data.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+        help="override one config field, as nmt train (repeatable)",
+    )  # fmt: skip
+    data.add_argument("--json", action="store_true", help="end with one JSON object")
 
 
 def _add_serve(what) -> None:
@@ -89,6 +109,12 @@ def run(args: argparse.Namespace) -> int:
         from nmt.bench.serve import run_serve
 
         return run_serve(args)
+    if args.bench == "data":
+        from nmt.bench.data import run_data
+
+        if args.corpus is None and (args.src is None or args.tgt is None):
+            raise NmtError("give --corpus PATH, or both --src and --tgt")
+        return run_data(args)
     from nmt.bench import throughput as bench
 
     if args.vocab <= bench.FIRST_ID:

@@ -87,7 +87,8 @@ def read_corpus(
 
     Args:
         path: A TSV file (returned whatever ``split`` is) or a directory holding
-            ``train.tsv``, ``dev.tsv`` and ``test.tsv``. Leave None for Moses files.
+            ``train.tsv``, ``dev.tsv`` and ``test.tsv`` (each possibly gzip-compressed,
+            ``train.tsv.gz``). Leave None for Moses files.
         src: Moses source file; needs ``tgt`` and no ``path``.
         tgt: Moses target file.
         split: ``"train"``, ``"dev"`` or ``"test"``; selects the file in a directory.
@@ -106,11 +107,41 @@ def read_corpus(
         return read_moses(src, tgt, skip_bad_lines=skip_bad_lines)
     if not Path(path).is_dir():
         return read_tsv(path, skip_bad_lines=skip_bad_lines)
-    split_path = Path(path) / f"{split}.tsv"
-    if not split_path.exists():
+    return read_tsv(_required_split(path, split), skip_bad_lines=skip_bad_lines)
+
+
+def split_file(directory: str | os.PathLike, split: str) -> Path | None:
+    """The file of ``split`` in a split directory: ``SPLIT.tsv`` or ``SPLIT.tsv.gz``."""
+    for name in (f"{split}.tsv", f"{split}.tsv.gz"):
+        if (Path(directory) / name).is_file():
+            return Path(directory) / name
+    return None
+
+
+def train_files(
+    path: str | os.PathLike | None = None,
+    *,
+    src: str | os.PathLike | None = None,
+    tgt: str | os.PathLike | None = None,
+) -> tuple[Path, ...]:
+    """The file(s) holding a corpus's training split: one TSV, or Moses source and target.
+
+    Raises:
+        NmtError: As `read_corpus`.
+    """
+    if is_moses(path, src, tgt):
+        return (Path(src), Path(tgt))
+    if not Path(path).is_dir():
+        return (Path(path),)
+    return (_required_split(path, "train"),)
+
+
+def _required_split(directory: str | os.PathLike, split: str) -> Path:
+    found = split_file(directory, split)
+    if found is None:
         expected = ", ".join(f"{name}.tsv" for name in SPLITS)
-        raise NmtError(f"{path}: directory has no {split}.tsv (expected {expected})")
-    return read_tsv(split_path, skip_bad_lines=skip_bad_lines)
+        raise NmtError(f"{directory}: directory has no {split}.tsv (expected {expected})")
+    return found
 
 
 def read_splits(
@@ -143,7 +174,7 @@ def read_splits(
     return {
         split: read_corpus(path, split=split, skip_bad_lines=skip_bad_lines)
         for split in SPLITS
-        if split == "train" or (Path(path) / f"{split}.tsv").exists()
+        if split == "train" or split_file(path, split) is not None
     }
 
 

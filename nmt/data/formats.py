@@ -1,18 +1,25 @@
-"""The two on-disk forms of a parallel corpus, TSV and Moses, read into sentence pairs.
+"""The two on-disk forms of a parallel corpus, TSV and Moses, read as streams of pairs.
 
 A TSV file (Tatoeba/Anki) holds ``english<TAB>korean`` lines; a Moses pair is two files
-whose line i translate each other. Both are read as bytes and split on ``\\n`` before
-decoding, so an error names the file and line a person has to fix. Every sentence is
-stripped of surrounding whitespace and normalized to Unicode NFC, so that the same
-Hangul typed as precomposed syllables or as separate jamo maps to the same tokens.
+whose line i translate each other. Either may be gzip-compressed (a name ending in
+``.gz``). Lines are split on ``\\n`` before decoding, so an error names the file and line
+a person has to fix. Every sentence is stripped of surrounding whitespace and normalized
+to Unicode NFC, so that the same Hangul typed as precomposed syllables or as separate
+jamo maps to the same tokens.
 
-The readers here return plain lists; ``nmt.data.corpus`` wraps them in a ``Corpus``.
+`PairReader` streams the pairs from any byte position, which is what lets a corpus far
+larger than memory be read a chunk at a time (``nmt.data.scan``); `tsv_pairs` and
+`moses_pairs` read whole files into lists, which ``nmt.data.corpus`` wraps in a ``Corpus``.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
+import itertools
 import os
 import unicodedata
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +28,88 @@ from nmt.errors import NmtError
 Pairs = tuple[list[str], list[str], int]
 """``(sources, targets, skipped)``: aligned sentences and the malformed lines skipped."""
 
+Position = tuple[tuple[int, ...], int]
+"""Where a line starts: its uncompressed byte offset in each file, and its line number."""
+
+START: Position = ((0,), 1)
+
 _BOM = b"\xef\xbb\xbf"
 _EXPECTED = 'expected "english<TAB>korean"'
 _FIX = "fix the line or pass --skip-bad-lines"
+_GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
+
+
+class PairReader:
+    """The sentence pairs of a TSV file or a Moses pair of files, in file order.
+
+    Iterating yields ``(position, source, target)`` for every well-formed line, where
+    ``position`` is where the line starts; blank lines are passed over silently and
+    malformed ones raise or, with ``skip_bad_lines``, are counted in ``skipped``.
+
+    Args:
+        paths: One TSV file, or a Moses source file and its target file.
+        skip_bad_lines: Skip and count malformed lines instead of raising.
+        start: The position to read from, one that an earlier reader yielded.
+    """
+
+    def __init__(
+        self,
+        paths: tuple[str | os.PathLike, ...],
+        *,
+        skip_bad_lines: bool = False,
+        start: Position | None = None,
+    ):
+        if len(paths) not in (1, 2):
+            raise ValueError(f"a corpus is one TSV file or two Moses files, got {paths}")
+        self.paths = tuple(paths)
+        self.skip_bad_lines = skip_bad_lines
+        self.start = start or ((0,) * len(paths), 1)
+        self.skipped = 0
+
+    def __iter__(self) -> Iterator[tuple[Position, str, str]]:
+        (offsets, lineno) = self.start
+        files = [_lines(p, o, lineno) for p, o in zip(self.paths, offsets, strict=True)]
+        if len(files) == 1:
+            for lineno, offset, text, problem in files[0]:
+                if problem is None and not text.strip():
+                    continue
+                if problem is None:
+                    s, t, problem = _split_tsv_line(text)
+                if problem is None:
+                    yield ((offset,), lineno), s, t
+                else:
+                    self._bad(f"{self.paths[0]}:{lineno}: {problem}")
+            return
+        yield from self._moses(*files)
+
+    def _moses(self, src_lines, tgt_lines):
+        src_path, tgt_path = self.paths
+        for s_line, t_line in itertools.zip_longest(src_lines, tgt_lines):
+            if s_line is None or t_line is None:
+                # One file ended first: count what is left of the other for the message.
+                lineno = (s_line or t_line)[0]
+                longer = lineno + sum(1 for _ in src_lines) + sum(1 for _ in tgt_lines)
+                s_count, t_count = (lineno - 1, longer) if s_line is None else (longer, lineno - 1)
+                raise NmtError(
+                    f"{src_path} has {s_count} lines but {tgt_path} has {t_count}; "
+                    "Moses files must be aligned line by line"
+                )
+            (lineno, s_offset, s, s_problem), (_, t_offset, t, t_problem) = s_line, t_line
+            s, t = _clean(s), _clean(t)
+            if s_problem is not None:
+                self._bad(f"{src_path}:{lineno}: {s_problem}")
+            elif t_problem is not None:
+                self._bad(f"{tgt_path}:{lineno}: {t_problem}")
+            elif s and t:
+                yield ((s_offset, t_offset), lineno), s, t
+            elif s or t:
+                empty, other = (src_path, tgt_path) if not s else (tgt_path, src_path)
+                self._bad(f"{empty}:{lineno}: empty line but {other}:{lineno} is not; {_FIX}")
+
+    def _bad(self, error: str) -> None:
+        if not self.skip_bad_lines:
+            raise NmtError(error)
+        self.skipped += 1
 
 
 def tsv_pairs(path: str | os.PathLike, *, skip_bad_lines: bool = False) -> Pairs:
@@ -32,7 +118,7 @@ def tsv_pairs(path: str | os.PathLike, *, skip_bad_lines: bool = False) -> Pairs
     Blank lines are skipped silently. A leading BOM and CRLF line ends are accepted.
 
     Args:
-        path: The TSV file, UTF-8.
+        path: The TSV file, UTF-8, possibly gzip-compressed (``.gz``).
         skip_bad_lines: Skip and count malformed lines instead of raising.
 
     Returns:
@@ -42,20 +128,7 @@ def tsv_pairs(path: str | os.PathLike, *, skip_bad_lines: bool = False) -> Pairs
         NmtError: The file is missing or unreadable, or has a malformed line (no tab,
             an empty side, bytes that are not UTF-8) and ``skip_bad_lines`` is false.
     """
-    src, tgt, skipped = [], [], 0
-    for lineno, line, problem in _lines(path):
-        if problem is None and not line.strip():
-            continue
-        if problem is None:
-            s, t, problem = _split_tsv_line(line)
-        if problem is None:
-            src.append(s)
-            tgt.append(t)
-        elif skip_bad_lines:
-            skipped += 1
-        else:
-            raise NmtError(f"{path}:{lineno}: {problem}")
-    return src, tgt, skipped
+    return _read_all(PairReader((path,), skip_bad_lines=skip_bad_lines))
 
 
 def moses_pairs(
@@ -67,8 +140,8 @@ def moses_pairs(
     is malformed, since it usually means the files slipped out of alignment.
 
     Args:
-        src_path: Source sentences, one per line, UTF-8.
-        tgt_path: Target sentences, one per line, UTF-8.
+        src_path: Source sentences, one per line, UTF-8, possibly gzip-compressed.
+        tgt_path: Target sentences, one per line, UTF-8, possibly gzip-compressed.
         skip_bad_lines: Skip and count malformed lines instead of raising.
 
     Returns:
@@ -78,33 +151,15 @@ def moses_pairs(
         NmtError: A file is missing or unreadable, the line counts differ, or a line
             is malformed and ``skip_bad_lines`` is false.
     """
-    src_lines = list(_lines(src_path))
-    tgt_lines = list(_lines(tgt_path))
-    if len(src_lines) != len(tgt_lines):
-        raise NmtError(
-            f"{src_path} has {len(src_lines)} lines but {tgt_path} has {len(tgt_lines)}; "
-            "Moses files must be aligned line by line"
-        )
-    src, tgt, skipped = [], [], 0
-    for (lineno, s, s_problem), (_, t, t_problem) in zip(src_lines, tgt_lines, strict=True):
-        s, t = _clean(s), _clean(t)
-        if s_problem is not None:
-            error = f"{src_path}:{lineno}: {s_problem}"
-        elif t_problem is not None:
-            error = f"{tgt_path}:{lineno}: {t_problem}"
-        elif not s and not t:
-            continue
-        elif not s or not t:
-            empty, other = (src_path, tgt_path) if not s else (tgt_path, src_path)
-            error = f"{empty}:{lineno}: empty line but {other}:{lineno} is not; {_FIX}"
-        else:
-            src.append(s)
-            tgt.append(t)
-            continue
-        if not skip_bad_lines:
-            raise NmtError(error)
-        skipped += 1
-    return src, tgt, skipped
+    return _read_all(PairReader((src_path, tgt_path), skip_bad_lines=skip_bad_lines))
+
+
+def _read_all(reader: PairReader) -> Pairs:
+    src, tgt = [], []
+    for _, s, t in reader:
+        src.append(s)
+        tgt.append(t)
+    return src, tgt, reader.skipped
 
 
 def is_moses(
@@ -137,35 +192,54 @@ def is_moses(
     return True
 
 
-def _lines(path: str | os.PathLike) -> Iterator[tuple[int, str, str | None]]:
-    """Yields ``(lineno, text, problem)``; ``problem`` is set when a line is not UTF-8.
-
-    The file is split on b"\\n" before decoding so that a bad byte is reported
-    with its line, and so that U+2028 and other characters ``str.splitlines``
-    treats as line ends stay inside their line and keep line numbers honest.
-    """
+def _open(path: str | os.PathLike, offset: int) -> io.BufferedIOBase:
+    """The file, decompressed if its name ends in ``.gz``, positioned at ``offset``."""
     try:
-        data = Path(path).read_bytes()
+        f = open(path, "rb")  # noqa: SIM115 (the caller closes it)
     except FileNotFoundError:
         raise NmtError(f"no such file or directory: {path}") from None
     except IsADirectoryError:
         raise NmtError(f"{path}: is a directory, expected a file") from None
     except OSError as exc:
         raise NmtError(f"cannot read {path}: {exc.strerror}") from None
-    data = data.removeprefix(_BOM)
-    raw_lines = data.split(b"\n")
-    if raw_lines[-1] == b"":  # the newline ending the last line does not start another
-        raw_lines.pop()
-    for lineno, raw in enumerate(raw_lines, start=1):
-        raw = raw.removesuffix(b"\r")
-        try:
-            yield lineno, raw.decode("utf-8"), None
-        except UnicodeDecodeError as exc:
-            problem = (
-                f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
-                "re-save the file as UTF-8 or pass --skip-bad-lines"
-            )
-            yield lineno, "", problem
+    if str(path).endswith(".gz"):
+        # Seeking decompresses everything before the offset: seconds per gigabyte.
+        f = gzip.GzipFile(fileobj=f)
+    if offset:
+        f.seek(offset)
+    return f
+
+
+def _lines(
+    path: str | os.PathLike, offset: int = 0, lineno: int = 1
+) -> Iterator[tuple[int, int, str, str | None]]:
+    """Yields ``(lineno, offset, text, problem)`` from ``offset`` on; ``problem`` is set
+    when a line is not UTF-8, and ``offset`` is where the line starts.
+
+    The file is split on b"\\n" before decoding so that a bad byte is reported
+    with its line, and so that U+2028 and other characters ``str.splitlines``
+    treats as line ends stay inside their line and keep line numbers honest.
+    """
+    try:
+        with _open(path, offset) as f:
+            for raw in f:
+                start, offset = offset, offset + len(raw)
+                if start == 0:
+                    raw = raw.removeprefix(_BOM)
+                raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+                try:
+                    yield lineno, start, raw.decode("utf-8"), None
+                except UnicodeDecodeError as exc:
+                    problem = (
+                        f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                        f"{exc.start + 1}); re-save the file as UTF-8 or pass --skip-bad-lines"
+                    )
+                    yield lineno, start, "", problem
+                lineno += 1
+    except _GZIP_ERRORS as exc:
+        raise NmtError(f"{path}:{lineno}: not a valid gzip file ({exc})") from None
+    except OSError as exc:
+        raise NmtError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def _split_tsv_line(line: str) -> tuple[str, str, str | None]:

@@ -67,7 +67,11 @@ def minimum_vocab_size(sentences: list[str], character_coverage: float) -> int:
 
 
 def default_vocab_size(
-    sentences: list[str], character_coverage: float, minimum: int | None = None
+    sentences: list[str],
+    character_coverage: float,
+    minimum: int | None = None,
+    *,
+    scale: float = 1.0,
 ) -> int:
     """The vocabulary chosen when the config leaves the size at 0.
 
@@ -79,9 +83,14 @@ def default_vocab_size(
     Then it is raised to 1.25 × the minimum so that, after every required character,
     a fifth of the pieces are longer units, and rounded up to a multiple of 8, which
     matrix kernels handle best. ``minimum``, if already known, spares counting it again.
+
+    When ``sentences`` are a uniform sample of the corpus, each standing for ``scale``
+    sentences of it, the word count is scaled up to the corpus's; the words seen twice
+    in the sample are a lower bound on the corpus's, which matters only for corpora
+    small enough to be sampled whole.
     """
     counts = Counter(word for sentence in sentences for word in sentence.split())
-    words = sum(counts.values())
+    words = sum(counts.values()) * scale
     recurring = sum(1 for count in counts.values() if count >= 2)
     by_size = min(MAX_AUTO_VOCAB, math.ceil(10 * math.sqrt(words)), 2 * recurring)
     if minimum is None:
@@ -97,6 +106,7 @@ def train_sentencepiece(
     *,
     split_digits: bool = False,
     field: str = "vocab_size",
+    scale: float = 1.0,
 ) -> bytes:
     """Train a SentencePiece unigram model on ``sentences`` and return its serialized proto.
 
@@ -110,6 +120,8 @@ def train_sentencepiece(
         split_digits: Every digit is a piece of its own, so numbers are read and
             written digit by digit instead of as pieces learnt from their frequency.
         field: The config field ``vocab_size`` came from, named in errors.
+        scale: Corpus sentences per sentence given, when they are a sample of it
+            (see `default_vocab_size`).
 
     Raises:
         NmtError: ``sentences`` is empty, ``vocab_size`` is below
@@ -119,7 +131,7 @@ def train_sentencepiece(
         raise NmtError("cannot train a tokenizer on an empty corpus")
     minimum = minimum_vocab_size(sentences, character_coverage)
     if not vocab_size:
-        vocab_size = default_vocab_size(sentences, character_coverage, minimum)
+        vocab_size = default_vocab_size(sentences, character_coverage, minimum, scale=scale)
     if vocab_size < minimum:
         raise NmtError(
             f"{field}={vocab_size} is too small for this corpus: it needs at least {minimum} "

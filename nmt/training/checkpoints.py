@@ -40,6 +40,10 @@ class TrainingState:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
         self.batch_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        # A streamed split's position: the chunk's place in the epoch's order, and the
+        # batches done in that chunk (nmt.data.stream).
+        self.chunk_in_epoch = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.batch_in_chunk = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.best_dev_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False)
         self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
         # Seconds of training over every run, for train.max_time (interrupt.TimeBudget).
@@ -56,7 +60,11 @@ class TrainingState:
         )
         # Written after the format's first release: a checkpoint without them resumes
         # through a view that leaves them out (the moving average then starts afresh).
-        self._later = dict(train_seconds=self.train_seconds)
+        self._later = dict(
+            train_seconds=self.train_seconds,
+            chunk_in_epoch=self.chunk_in_epoch,
+            batch_in_chunk=self.batch_in_chunk,
+        )
         if ema is not None:
             self._later["ema"] = ema
         self.ema = ema

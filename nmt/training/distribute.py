@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from nmt.config_rules import PRECISIONS, STRATEGIES
@@ -163,3 +164,31 @@ def check_same_everywhere(strategy: tf.distribute.Strategy | None, what: str, da
 
     if float(disagreements()) > 0:
         raise NmtError(f"workers disagree on the {what}: give every worker the same corpus")
+
+
+def from_chief(strategy: tf.distribute.Strategy | None, data: bytes | None) -> bytes:
+    """The chief's ``data`` on every worker: the chief passes it, the others None.
+
+    Sent through the strategy's own collectives (a sum to which only the first replica,
+    the chief's, adds anything), so workers need no shared file system for it.
+    """
+    if strategy is None or strategy.num_replicas_in_sync == 1:
+        return data
+    mine = np.frombuffer(data, np.uint8).astype(np.int32) if data is not None else None
+
+    def chiefs(values: np.ndarray):
+        @tf.function
+        def summed():
+            def replica():
+                first = tf.distribute.get_replica_context().replica_id_in_sync_group == 0
+                return tf.constant(values) * tf.cast(first, tf.int32)
+
+            return strategy.reduce("SUM", strategy.run(replica), axis=None)
+
+        return summed().numpy()
+
+    length = int(chiefs(np.array([len(mine) if mine is not None else 0], np.int32))[0])
+    padded = np.zeros(length, np.int32)
+    if mine is not None:
+        padded[:] = mine
+    return chiefs(padded).astype(np.uint8).tobytes()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import math
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,15 +11,16 @@ import keras
 import tensorflow as tf
 
 from nmt.config import Config
-from nmt.data.pipeline import Encoded, batch_count, batches
-from nmt.errors import Interrupted, NmtError
+from nmt.data.pipeline import Encoded, batches
+from nmt.data.stream import InMemory, Streamed
+from nmt.errors import Interrupted
 from nmt.fast import cpu_streams
 from nmt.fast.optimizer import FusedAdam
 from nmt.model.seq2seq import Seq2Seq, build_model
-from nmt.progress import progress_bar
 from nmt.training import distribute
 from nmt.training.checkpoints import TrainingState, Verdict
 from nmt.training.ema import MovingAverage
+from nmt.training.epoch import train_epoch
 from nmt.training.interrupt import Interruptible, TimeBudget, format_duration
 from nmt.training.results import EpochResult, TrainResult
 from nmt.training.steps import Steps
@@ -74,6 +73,7 @@ class Trainer:
         )
         s = self.state
         self.step, self.epoch, self.batch_in_epoch = s.step, s.epoch, s.batch_in_epoch
+        self.chunk_in_epoch, self.batch_in_chunk = s.chunk_in_epoch, s.batch_in_chunk
         self.best_dev_loss, self.bad_epochs = s.best_dev_loss, s.bad_epochs
         self.train_seconds, self.best_dev_metric = s.train_seconds, s.best_dev_metric
         self.steps = Steps(
@@ -87,7 +87,9 @@ class Trainer:
         )
         self.train_step, self.eval_step = self.steps.train_step, self.steps.eval_step
         self._eval_data = None  # (split, eval step, its batches), built on first use
-        self._budget = None  # the TimeBudget of a fit() under way
+        self.budget = None  # the TimeBudget of a fit() under way
+        # Called after every step with the step number and its target tokens.
+        self.on_step: Callable[[int, float], None] | None = None
 
     def _scope(self):
         return self.strategy.scope() if self.strategy else contextlib.nullcontext()
@@ -97,8 +99,8 @@ class Trainer:
         return self.state.restore()
 
     def save(self) -> str:
-        if self._budget is not None:
-            self._budget.record()
+        if self.budget is not None:
+            self.budget.record()
         return self.state.save()
 
     def close(self) -> None:
@@ -121,13 +123,12 @@ class Trainer:
 
     def fit(
         self,
-        train: Encoded,
+        train: Encoded | InMemory | Streamed,
         dev: Encoded,
         *,
         log: Callable[[str], None] = print,
         on_epoch_end: Callable[[EpochResult], None] | None = None,
         dev_metric: Callable[[], float] | None = None,
-        resample: Callable[[], Encoded] | None = None,
     ) -> TrainResult:
         """Train until ``train.epochs``, early stopping, ``train.max_time``, or an interruption.
 
@@ -136,13 +137,16 @@ class Trainer:
         metric: the trained weights or, with ``train.ema_decay``, their moving average,
         whichever scores better. Patience counts epochs without improvement of that
         measure or, with ``train.patience_on="any"``, of neither it nor the dev loss.
-        ``resample``, if given, gives each epoch's training split instead of ``train``.
+        ``train`` is a split held whole or streamed (``nmt.data.stream``), or an encoded
+        split to hold whole.
         """
         cfg = self.config
+        if isinstance(train, Encoded):
+            train = InMemory(train, cfg.data)
         measure = cfg.train.early_stop_metric if dev_metric else "loss"
         also = " or dev loss" if cfg.train.patience_on == "any" and measure != "loss" else ""
         result = TrainResult(steps=int(self.step.numpy()), best_dev_loss=float(self.best_dev_loss))
-        budget = self._budget = TimeBudget(cfg.train.max_time, self.train_seconds)
+        budget = self.budget = TimeBudget(cfg.train.max_time, self.train_seconds)
         if cfg.train.patience and int(self.bad_epochs.numpy()) >= cfg.train.patience:
             result.stopped_early = True
             return result
@@ -156,8 +160,7 @@ class Trainer:
         with Interruptible() as interrupt:
             while int(self.epoch.numpy()) < cfg.train.epochs:
                 epoch = int(self.epoch.numpy())
-                data = resample() if resample else train
-                stats, out_of_time, interrupted = self._train_epoch(data, epoch, interrupt)
+                stats, out_of_time, interrupted = train_epoch(self, train, epoch, interrupt)
                 if interrupted:
                     path = self.save()
                     raise Interrupted(
@@ -177,7 +180,8 @@ class Trainer:
                     result.out_of_time = True
                     break
                 self.epoch.assign_add(1)
-                self.batch_in_epoch.assign(0)
+                for counter in (self.batch_in_epoch, self.chunk_in_epoch, self.batch_in_chunk):
+                    counter.assign(0)
                 verdict = self._judge(dev, dev_metric)
                 dev_loss, value = verdict.dev_loss, verdict.value
                 # What patience counts as progress (train.patience_on).
@@ -230,62 +234,6 @@ class Trainer:
             self.learning_rate.assign(lowered)
         log(f"learning rate lowered to {lowered:.3g}: no better dev {measure} in {bad} epochs")
 
-    def _train_epoch(self, train: Encoded, epoch: int, interrupt):
-        """Train until the epoch ends, a signal, or the time budget is spent.
-
-        Under a strategy, only the flag the workers share after each step ends the
-        loop: a signal that arrives during a step is carried into the next one's flag,
-        so every worker stops after the same step (a worker leaving alone would leave
-        the others waiting for it until they lose contact).
-
-        Returns:
-            ``((mean loss, tgt tokens/s, seconds), whether the time budget ran out,
-            whether a signal stopped the epoch)``.
-        """
-        cfg = self.config
-        out_of_time = interrupted = False
-        skip = int(self.batch_in_epoch.numpy())
-        # The seed depends on the epoch only, so a resumed epoch replays the same order.
-        data = batches(train, cfg.data, shuffle=True, seed=cfg.train.seed * 1000 + epoch)
-        train_step, _, data = self.steps.for_dataset(data.skip(skip))
-        total, tokens, start = 0.0, 0.0, time.perf_counter()
-        label = f"epoch {epoch + 1}/{cfg.train.epochs}"
-        with progress_bar(batch_count(train, cfg.data), label, unit="step", initial=skip) as bar:
-            for batch in data:
-                # Every worker learns of a signal or a spent budget anywhere from the
-                # step, so all stop after the same one.
-                flag = interrupt.signal + (_OUT_OF_TIME if self._budget.exhausted else 0)
-                loss_sum, count, stop = train_step(batch, tf.constant(flag, tf.int32))
-                loss_sum, count, stop = float(loss_sum), float(count), int(stop)
-                if stop % _OUT_OF_TIME and not interrupt.signal:
-                    interrupt.signal = signal.SIGTERM  # another worker was stopped
-                out_of_time = stop >= _OUT_OF_TIME
-                if not math.isfinite(loss_sum):
-                    raise NmtError(
-                        f"training diverged: loss is {loss_sum} at step "
-                        f"{int(self.step.numpy()) + 1}; the last good checkpoint is kept — "
-                        "lower train.learning_rate and re-run"
-                    )
-                total, tokens = total + loss_sum, tokens + count
-                self.step.assign_add(1)
-                self.batch_in_epoch.assign_add(1)
-                every = cfg.train.checkpoint_every
-                if every and int(self.step.numpy()) % every == 0:
-                    self.save()
-                elapsed = time.perf_counter() - start
-                # Set on every step, drawn a few times a second (nmt.progress.MININTERVAL).
-                rates = f"loss {total / max(tokens, 1.0):.4f}, {tokens / elapsed:,.0f} tgt tokens/s"
-                bar.set_postfix_str(rates, refresh=False)
-                bar.update()
-                interrupted = bool(stop % _OUT_OF_TIME) or (
-                    self.strategy is None and bool(interrupt.signal)
-                )
-                if interrupted or out_of_time:
-                    break
-        elapsed = time.perf_counter() - start
-        stats = (total / max(tokens, 1.0), tokens / max(elapsed, 1e-9), elapsed)
-        return stats, out_of_time, interrupted
-
 
 def _metric_text(measure: str, value: float | None) -> str:
     """The dev metric's part of a log line, e.g. ``", dev chrf 41.20"``; empty without one."""
@@ -294,5 +242,3 @@ def _metric_text(measure: str, value: float | None) -> str:
 
 # Ends an epoch's log line when the scores are those of the weights' moving average.
 _AVERAGED = "; the moving average scored better"
-# Added to the stop flag a train step shares between workers; signal numbers are below it.
-_OUT_OF_TIME = 1000

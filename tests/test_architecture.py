@@ -12,7 +12,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "nmt"
 
 # What each layer may import. The base is the modules every layer shares: special ids,
-# errors, the config schema, atomic writes, progress bars and TensorFlow's flags.
+# errors, the config schema, atomic writes, freed memory, progress bars and TensorFlow's flags.
 ALLOWED = {
     "base": {"base"},
     "data": {"base", "data"},
@@ -34,6 +34,7 @@ BASE = {
     "nmt.config",
     "nmt.config_rules",
     "nmt.files",
+    "nmt.memory",
     "nmt.progress",
 }
 MAX_LINES = 300

@@ -143,10 +143,11 @@ def batches(
     ``seed``: the same seed gives the same batches, which is what lets an
     interrupted epoch resume at the batch where it stopped.
     """
-    lengths = data.bucket_lengths().astype(np.int32)
-    ds = untuned(tf.data.Dataset.from_tensor_slices((data.src, data.tgt, lengths)))
+    src, tgt, lengths = data.src, data.tgt, data.bucket_lengths().astype(np.int32)
     if shuffle:
-        ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=False)
+        order = permutation(len(data), seed)
+        src, tgt, lengths = tf.gather(src, order), tf.gather(tgt, order), lengths[order]
+    ds = untuned(tf.data.Dataset.from_tensor_slices((src, tgt, lengths)))
     ds = ds.map(_teacher_forcing, num_parallel_calls=AUTOTUNE, deterministic=True)
     width = config.bucket_width
     boundaries = _bucket_boundaries(config)
@@ -159,6 +160,18 @@ def batches(
     ds = ds.map(lambda *x: _pad_to_multiple(x[:3], width), num_parallel_calls=AUTOTUNE)
     # Two batches: one being padded while the step runs on the other.
     return ds.prefetch(2)
+
+
+def permutation(n: int, seed: int) -> np.ndarray:
+    """The order in which ``Dataset.shuffle(n, seed)`` would yield ``n`` elements.
+
+    That order depends on the count and the seed only, so it is drawn on indices and the
+    split gathered in it once: the same batches as shuffling the split itself, without
+    a shuffle buffer holding every pair as tensors of its own (several times the ids'
+    own memory).
+    """
+    indices = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=False)
+    return next(iter(indices.batch(n))).numpy()
 
 
 def _teacher_forcing(src, tgt, length):

@@ -43,7 +43,8 @@ def train_epoch(trainer, split, epoch: int, interrupt):
     total, tokens, start = 0.0, 0.0, time.perf_counter()
     label = f"epoch {epoch + 1}/{cfg.train.epochs}"
     done = int(trainer.batch_in_epoch.numpy())
-    with progress_bar(None, label, unit="step", initial=done) as bar:
+    # A streamed split's length is estimated, and refined with every chunk it reads.
+    with progress_bar(split.batch_estimate() or None, label, unit="step", initial=done) as bar:
         for chunk, data in chunks(split, epoch, first):
             bar.total = max(split.batch_estimate(), done)
             # Depends on the epoch and the chunk only, so a resumed epoch replays the

@@ -54,6 +54,11 @@ class Inputs:
     def streamed(self) -> bool:
         return self.train is None
 
+    def drop_sample(self) -> None:
+        """Forgets the sample once the tokenizers are trained: memory for the chunks."""
+        self.index.sample = Corpus([], [])
+        self.tokenizer_text = ([], [])
+
 
 def read_inputs(
     config: Config,

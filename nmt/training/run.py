@@ -15,6 +15,7 @@ from nmt.decoding import evaluate
 from nmt.decoding.translator import Translator
 from nmt.errors import NmtError
 from nmt.fast import cpu_streams
+from nmt.memory import give_back
 from nmt.training import distribute
 from nmt.training.inputs import Inputs, read_inputs, training_split
 from nmt.training.results import EpochResult, TrainResult
@@ -71,6 +72,8 @@ def _train(config, out, strategy, corpus, overwrite, log, on_epoch_end, on_step)
     )
     config.model.src_vocab_size = src_tok.vocab_size
     config.model.tgt_vocab_size = tgt_tok.vocab_size
+    inputs.drop_sample()
+    give_back()
     # Chunks cut at different places would make the workers' epochs differ.
     chunk_table = repr([c.start for c in inputs.index.chunks]).encode()
     distribute.check_same_everywhere(strategy, "training split", chunk_table)

@@ -127,6 +127,8 @@ def _train(config, out, strategy, corpus, overwrite, log, on_epoch_end, on_step)
     trainer.on_step = on_step
     try:
         result = trainer.fit(train, dev_ids, log=log, on_epoch_end=epoch_end, dev_metric=dev_metric)
+        if train.streamed and train.dropped:
+            log(f"train: dropped {train.dropped} pairs longer than the length limits (chunks read)")
         # Also a barrier: a worker that exits while another is still in a collective
         # makes that one fail (tensorflow#58434).
         distribute.check_same_everywhere(strategy, "final step", trainer.step.numpy().tobytes())

@@ -319,3 +319,50 @@ def test_bad_sizes_are_one_line_errors(capsys):
     assert status == 2 and "argument --threads: must be an integer >= 0, got '-2'" in stderr
     status, stderr = error("decode", *TINY, "--vocab", "4")
     assert status == 2 and "nmt: error: --vocab must be above 4" in stderr
+
+
+def test_steady_rate_leaves_out_the_warm_up_and_gaps():
+    from nmt.bench.data import GAP, WARMUP, steady_rate
+
+    # Steps of 0.1 s and 50 tokens after a slow warm-up, with one dev evaluation.
+    ends, t = [], 0.0
+    for i in range(WARMUP + 41):
+        t += 5.0 if i < WARMUP or i == WARMUP + 20 else 0.1
+        ends.append((t, 50.0))
+    rate, timed, gaps = steady_rate(ends)
+    assert (timed, gaps) == (39, 1)
+    assert rate == pytest.approx(500.0)
+    assert GAP * 0.1 < 5.0  # the premise: a 5 s step is a gap
+    assert steady_rate(ends[:WARMUP]) == (0.0, 0, 0)
+
+
+@pytest.mark.slow
+def test_bench_data_trains_a_streamed_corpus_and_stops_it(tmp_path, bench):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lines = "".join(f"pair number {i}.\t{i}번째 문장.\n" for i in range(300))
+    (corpus / "train.tsv").write_text(lines, encoding="utf-8")
+    (corpus / "dev.tsv").write_text(lines[:200], encoding="utf-8")
+    tiny = [
+        "model.embedding_dim=8", "model.units=8", "model.attention_units=8",
+        "model.readout_dim=8", "data.chunk_pairs=100", "data.tokenizer_sample=50",
+        "train.early_stop_metric=loss",
+    ]  # fmt: skip
+    sets = [arg for s in tiny for arg in ("--set", s)]
+    # One run: resuming is a second run of the same child, on the checkpoint it left.
+    report = bench("data", "--corpus", str(corpus), "--steps", "14", *sets, "--json")
+    assert list(report) == ["start"]
+    run = report["start"]
+    assert 0 < run["first_step_s"] < 120
+    assert run["peak_rss_mb"] > 100
+    assert run["tgt_tokens_per_s"] > 0
+    assert run["timed_steps"] + run["gaps"] == 14 - 10 - 1
+
+
+def test_bench_data_needs_a_corpus_and_reports_a_failed_run(tmp_path, capsys):
+    assert main(["bench", "data"]) == 2
+    assert "nmt: error: give --corpus PATH, or both --src and --tgt" in capsys.readouterr().err
+    (tmp_path / "bad.tsv").write_text("no tab\n", encoding="utf-8")
+    assert main(["bench", "data", "--corpus", str(tmp_path / "bad.tsv")]) == 2
+    err = capsys.readouterr().err
+    assert "the benchmark's training run failed: error: " in err and "bad.tsv:1: no tab" in err

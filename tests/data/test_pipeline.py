@@ -139,3 +139,14 @@ def test_sampling_off_gives_the_plain_encoding(tokenizers, nbest, alpha):
     config = DataConfig(subword_nbest=nbest, subword_alpha=alpha)
     plain = encode(EN, KO, *tokenizers, config)
     assert _rows(resample(EN, KO, *tokenizers, config, like=plain).src) == _rows(plain.src)
+
+
+@pytest.mark.parametrize(("n", "seed"), [(1, 0), (7, 3), (1000, 0), (5000, 12)])
+def test_permutation_is_the_order_dataset_shuffle_gives_the_elements(n, seed):
+    from nmt.data.pipeline import permutation
+
+    # The reference shuffles the elements themselves (not indices), as batches once did.
+    elements = tf.data.Dataset.range(n).map(lambda i: tf.strings.as_string(i * 7))
+    shuffled = elements.shuffle(n, seed=seed, reshuffle_each_iteration=False)
+    expected = [int(x.numpy()) // 7 for x in shuffled]
+    np.testing.assert_array_equal(permutation(n, seed), expected)

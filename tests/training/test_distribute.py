@@ -29,6 +29,7 @@ from nmt.data.tokenizer import Tokenizer, train_sentencepiece
 from nmt.decoding.translator import Translator
 from nmt.errors import NmtError
 from nmt.training import distribute
+from nmt.training import steps as steps_module
 from nmt.training.run import train_translator
 from nmt.training.trainer import Trainer
 
@@ -174,14 +175,46 @@ def corpus_dir(tmp_path):
     return write_corpus_dir(tmp_path / "corpus", PAIRS)
 
 
+# ``nmt`` that also writes to $RECORD_TO, for each step, the source rows of the batch
+# its replicas trained on.
+_RECORDING_WORKER = """
+import json, os, sys
+from nmt.cli import main
+from nmt.training import steps
+
+seen, for_dataset = [], steps.Steps.for_dataset
+
+def recording(self, data):
+    step, eval_step, data = for_dataset(self, data)
+
+    def recorded(batch, flag):
+        parts = self.strategy.experimental_local_results(batch[0])
+        seen.append([[int(t) for t in row if t] for part in parts for row in part.numpy()])
+        return step(batch, flag)
+
+    return recorded, eval_step, data
+
+steps.Steps.for_dataset = recording
+status = main(sys.argv[1:])
+with open(os.environ["RECORD_TO"], "w") as f:
+    json.dump(seen, f)
+sys.exit(status)
+"""
+
+
 class _Worker:
     """One ``nmt train --strategy multiworker`` process, its stderr collected as it comes,
-    so a test can wait for what it logs while it runs."""
+    so a test can wait for what it logs while it runs. With ``record_to``, it writes
+    there the rows it trained on (``_RECORDING_WORKER``)."""
 
-    def __init__(self, args, tf_config):
+    def __init__(self, args, tf_config, record_to=None):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": tf_config}
+        command = [sys.executable, "-m", "nmt", *args]
+        if record_to is not None:
+            env["RECORD_TO"] = str(record_to)
+            command = [sys.executable, "-c", _RECORDING_WORKER, *args]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nmt", *args],
+            command,
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -208,14 +241,20 @@ class _Worker:
             self._reader.join(timeout=10)
 
 
-def _start_workers(corpus, tmp_path, *settings):
-    """A two-worker cluster training for many epochs: until the test stops it."""
+def _start_workers(corpus, tmp_path, *settings, record=False):
+    """A two-worker cluster training for many epochs: until the test stops it. With
+    ``record``, worker i writes the rows it trains on to ``tmp_path/rowsI.json``."""
     ports = _free_ports(2)
     workers = []
     for i in range(2):
         args = _train_args(corpus, tmp_path / f"worker{i}", "multiworker", epochs=500)
-        workers.append(_Worker([*args, *settings], _tf_config(ports, i)))
+        record_to = tmp_path / f"rows{i}.json" if record else None
+        workers.append(_Worker([*args, *settings], _tf_config(ports, i), record_to))
     return workers
+
+
+# A streamed split: chunks of 4 of the 7 pairs, tokenizers from a sample of 5.
+_STREAMED = ["--set", "data.chunk_pairs=4", "--set", "data.tokenizer_sample=5"]
 
 
 def _wait_until(workers, done, what, timeout=240):
@@ -232,6 +271,24 @@ def _wait_until(workers, done, what, timeout=240):
         time.sleep(0.02)
 
 
+def _record_rows(monkeypatch):
+    """The source rows of every batch this process's train step gets, step by step."""
+    seen = []
+    for_dataset = steps_module.Steps.for_dataset
+
+    def recording(self, data):
+        step, eval_step, data = for_dataset(self, data)
+
+        def recorded(batch, flag):
+            seen.append([[int(t) for t in row if t] for row in batch[0].numpy()])
+            return step(batch, flag)
+
+        return recorded, eval_step, data
+
+    monkeypatch.setattr(steps_module.Steps, "for_dataset", recording)
+    return seen
+
+
 def _latest_checkpoint(model_dir):
     return tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
 
@@ -240,18 +297,21 @@ def _latest_checkpoint(model_dir):
 def test_two_workers_agree_with_one_process_and_stop_together(
     tmp_path, corpus_dir, capsys, monkeypatch
 ):
-    """Two local processes as a MultiWorkerMirroredStrategy cluster: the same losses as
-    one process on the same global batches, only the chief writes, and a signal to
-    the other worker stops both after the same step, each with a checkpoint.
+    """Two local processes as a MultiWorkerMirroredStrategy cluster on a streamed
+    corpus: at every step the two train on disjoint shares of the one process's batch,
+    with the same losses; the other worker takes the chief's tokenizers without reading
+    its model directory; only the chief writes; and a signal to the other worker stops
+    both after the same step, each with a checkpoint.
 
     One cluster serves it all: it trains on (for many epochs) past the two compared
     with the one process, until the signal.
     """
-    workers = _start_workers(corpus_dir, tmp_path)
+    workers = _start_workers(corpus_dir, tmp_path, *_STREAMED, record=True)
     without_images(monkeypatch)
+    single_rows = _record_rows(monkeypatch)
     try:
         # The one process is this one: the same command, run while the workers start up.
-        single = main(_train_args(corpus_dir, tmp_path / "single", "default"))
+        single = main([*_train_args(corpus_dir, tmp_path / "single", "default"), *_STREAMED])
         single_stderr = capsys.readouterr().err
         assert single == 0, single_stderr[-2000:]
         # Signalled within its third epoch, most likely during a step: the signal must
@@ -268,8 +328,15 @@ def test_two_workers_agree_with_one_process_and_stop_together(
     for status, stderr in zip(statuses, outputs):
         assert status == 130, stderr[-2000:]
         assert "SIGTERM: saved checkpoint" in stderr and "Traceback" not in stderr
+    assert "streamed from disk in 2 chunks" in single_stderr
     expected = _losses(single_stderr)
     assert len(expected) == 2
+    shards = [json.loads((tmp_path / f"rows{i}.json").read_text()) for i in range(2)]
+    assert len(single_rows) >= 4
+    for step, batch in enumerate(single_rows):
+        first, second = ({tuple(row) for row in shard[step]} for shard in shards)
+        assert not first & second
+        assert sorted(first | second) == sorted(tuple(row) for row in batch)
     for stderr in outputs:
         np.testing.assert_allclose(_losses(stderr)[:2], expected, atol=2e-4)
     chief, other = tmp_path / "worker0", tmp_path / "worker1"

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import write_corpus_dir
+from test_streaming import record_batches
 from test_trainer import PAIRS as TRAINER_PAIRS
 from test_trainer import tiny_config, without_images
 
@@ -29,7 +30,6 @@ from nmt.data.tokenizer import Tokenizer, train_sentencepiece
 from nmt.decoding.translator import Translator
 from nmt.errors import NmtError
 from nmt.training import distribute
-from nmt.training import steps as steps_module
 from nmt.training.run import train_translator
 from nmt.training.trainer import Trainer
 
@@ -271,24 +271,6 @@ def _wait_until(workers, done, what, timeout=240):
         time.sleep(0.02)
 
 
-def _record_rows(monkeypatch):
-    """The source rows of every batch this process's train step gets, step by step."""
-    seen = []
-    for_dataset = steps_module.Steps.for_dataset
-
-    def recording(self, data):
-        step, eval_step, data = for_dataset(self, data)
-
-        def recorded(batch, flag):
-            seen.append([[int(t) for t in row if t] for row in batch[0].numpy()])
-            return step(batch, flag)
-
-        return recorded, eval_step, data
-
-    monkeypatch.setattr(steps_module.Steps, "for_dataset", recording)
-    return seen
-
-
 def _latest_checkpoint(model_dir):
     return tf.train.latest_checkpoint(str(model_dir / "checkpoints"))
 
@@ -308,7 +290,7 @@ def test_two_workers_agree_with_one_process_and_stop_together(
     """
     workers = _start_workers(corpus_dir, tmp_path, *_STREAMED, record=True)
     without_images(monkeypatch)
-    single_rows = _record_rows(monkeypatch)
+    single_rows = record_batches(monkeypatch)
     try:
         # The one process is this one: the same command, run while the workers start up.
         single = main([*_train_args(corpus_dir, tmp_path / "single", "default"), *_STREAMED])
@@ -336,7 +318,7 @@ def test_two_workers_agree_with_one_process_and_stop_together(
     for step, batch in enumerate(single_rows):
         first, second = ({tuple(row) for row in shard[step]} for shard in shards)
         assert not first & second
-        assert sorted(first | second) == sorted(tuple(row) for row in batch)
+        assert sorted(first | second) == sorted(batch)
     for stderr in outputs:
         np.testing.assert_allclose(_losses(stderr)[:2], expected, atol=2e-4)
     chief, other = tmp_path / "worker0", tmp_path / "worker1"

@@ -59,6 +59,10 @@ def register(sub) -> None:
         help="time a request may wait for its translation, then 503; 0: no limit "
         "(default: %(default)s)",
     )  # fmt: skip
+    p.add_argument(
+        "--model-paths", action="store_true",
+        help="GET /models names each model by its full path, not its directory's name",
+    )  # fmt: skip
     p.epilog = (
         "The model is loaded and its search compiled before the port opens. POST /translate "
         'takes {"text": ...} or {"texts": [...]}; POST /translator/translate speaks '
@@ -84,5 +88,6 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         max_batch=args.max_batch,
         batch_window_ms=args.batch_window_ms,
+        model_paths=args.model_paths,
     )
     return serve(args.model, settings, args.host, args.port, verbose=args.verbose)

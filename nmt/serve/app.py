@@ -11,6 +11,9 @@ import asyncio
 import contextlib
 import functools
 import mimetypes
+import sys
+import traceback
+import uuid
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -136,7 +139,9 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
         """The model directories, vocabularies, decode defaults and server settings."""
         decode_config = config.decode
         return {
-            "models": [str(d) for d in model_dirs],
+            # Directory names: where a model sits on the server is the operator's
+            # business, unless they ask for it (--model-paths).
+            "models": [str(d) if settings.model_paths else Path(d).name for d in model_dirs],
             "ensemble_size": len(model_dirs),
             "src_vocab_size": config.model.src_vocab_size,
             "tgt_vocab_size": config.model.tgt_vocab_size,
@@ -152,6 +157,11 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
     @app.get("/", include_in_schema=False)
     async def page():
         return FileResponse(PAGE_DIR / "index.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        # Asked for by browsers whatever the page's <link rel="icon"> says.
+        return FileResponse(PAGE_DIR / "icon.svg", media_type="image/svg+xml")
 
     @app.get("/page/cjk-font", include_in_schema=False)
     async def cjk_font():
@@ -181,7 +191,13 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def failed(request: Request, exc: Exception):
-        return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, 500)
+        # The detail (TensorFlow's messages name files on the server) goes to the
+        # server's log only; the client gets an id to quote.
+        request_id = uuid.uuid4().hex[:12]
+        detail = "".join(traceback.format_exception(exc)).rstrip()
+        print(f"nmt serve: request {request_id} failed:\n{detail}", file=sys.stderr, flush=True)
+        message = f"internal error; the server's log has the details under request id {request_id}"
+        return JSONResponse({"error": message, "request_id": request_id}, 500)
 
 
 @functools.cache

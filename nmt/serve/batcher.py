@@ -142,10 +142,16 @@ class Batcher:
             results = await loop.run_in_executor(
                 self._executor, self._translate, texts, beam, n_best
             )
-        except Exception as exc:  # one batch's failure is its requests' failure only
-            for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(exc)
+        except Exception as exc:
+            if len(batch) > 1:
+                # One request's input may be what failed: retried one by one, the others
+                # get their translations and only that one its error.
+                for job in batch:
+                    if not job.future.done():
+                        await self._decode([job])
+                return
+            if not batch[0].future.done():
+                batch[0].future.set_exception(exc)
             return
         self.stats.batches += 1
         self.stats.requests += len(batch)

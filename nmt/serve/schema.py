@@ -84,6 +84,7 @@ class OnmtResult(BaseModel):
 
 class ErrorOut(BaseModel):
     error: str
+    request_id: str | None = None  # a 500's: the server's log has the detail under it
 
 
 def request_texts(request: TranslateRequest, settings: Settings) -> list[str]:

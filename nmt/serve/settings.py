@@ -28,6 +28,7 @@ class Settings:
     max_batch: int = 32  # sentences per batch of the search
     batch_window_ms: float = 5.0  # how long the first request of a batch waits for others
     max_pending: int = 4096  # sentences queued at once before requests are turned away
+    model_paths: bool = False  # /models gives the models' full paths, not their names
 
     def resolved(self, decode) -> Settings:
         """A copy with the model's ``DecodeConfig`` in place of each ``None``."""

@@ -194,7 +194,9 @@ def test_health_and_models(client, tiny_model_dir, translator):
     assert health["version"] == __version__
     models = client.get("/models").json()
     config = translator.config
-    assert models["models"] == [str(tiny_model_dir)] and models["ensemble_size"] == 1
+    # Named by directory: where the model sits on the server is not the client's business.
+    assert models["models"] == [tiny_model_dir.name] and models["ensemble_size"] == 1
+    assert str(tiny_model_dir.parent) not in json.dumps(models)
     assert models["tgt_vocab_size"] == config.model.tgt_vocab_size
     assert models["src_vocab_size"] == config.model.src_vocab_size
     assert models["decode"]["beam_size"] == config.decode.beam_size
@@ -224,3 +226,46 @@ def test_serve_refuses_bad_options_in_one_line(tiny_model_dir, capsys):
 
     assert main(["serve", "--model", str(tiny_model_dir), "--beam", "2", "--n-best", "3"]) == 2
     assert "nmt: error: n-best (3) cannot exceed the beam size (2)" in capsys.readouterr().err
+
+
+def test_models_gives_full_paths_when_the_operator_asks(translator, tiny_model_dir):
+    app = create_app(translator, [str(tiny_model_dir)], Settings(model_paths=True))
+    with TestClient(app) as client:
+        assert client.get("/models").json()["models"] == [str(tiny_model_dir)]
+
+
+def test_the_favicon_is_served_not_a_404(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in response.content
+    assert '<link rel="icon"' in client.get("/").text
+
+
+class _Poisoned:
+    """The tiny model's translator, failing (as a TensorFlow op would, naming a file on
+    the server) on any batch that holds the text ``POISON``."""
+
+    def __init__(self, translator):
+        self._translator = translator
+        self.config = translator.config
+
+    def translate(self, texts, *args, **kwargs):
+        if "POISON" in texts:
+            raise RuntimeError("/srv/secret/models/kernel.cc:42: shape mismatch in op")
+        return self._translator.translate(texts, *args, **kwargs)
+
+
+def test_an_internal_error_answers_a_request_id_and_logs_the_detail(translator, capsys):
+    app = create_app(_Poisoned(translator), ["m"], Settings(**LIMITS))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        capsys.readouterr()
+        response = post(client, {"text": "POISON"})
+        assert response.status_code == 500
+        body = response.json()
+        assert "/srv/secret" not in response.text and "RuntimeError" not in response.text
+        request_id = body["request_id"]
+        assert len(request_id) == 12 and request_id in body["error"]
+        log = capsys.readouterr().err
+        assert f"request {request_id} failed" in log and "/srv/secret/models/kernel.cc" in log
+        assert post(client, {"text": "Thank you."}).status_code == 200

@@ -135,6 +135,29 @@ def test_a_failing_search_fails_its_requests_only():
     assert run(batcher, requests)[0].text == "b/1"
 
 
+def test_a_poison_input_fails_its_own_request_only_not_its_batch():
+    recorder = Recorder()
+
+    def poisoned(texts, beam, n_best):
+        if "POISON" in texts:
+            raise RuntimeError("the search failed")
+        return recorder(texts, beam, n_best)
+
+    batcher = Batcher(poisoned, max_batch=32, window=0.05, max_pending=100)
+
+    async def requests():
+        texts = [["a", "b"], ["POISON"], ["c"], ["d", "POISON"], ["e"]]
+        jobs = [batcher.translate(t, 1, 1) for t in texts]
+        return await asyncio.gather(*jobs, return_exceptions=True)
+
+    results = run(batcher, requests)
+    assert [r.text for r in results[0]] == ["a/1", "b/1"]
+    assert [r.text for r in results[2]] == ["c/1"] and [r.text for r in results[4]] == ["e/1"]
+    assert isinstance(results[1], RuntimeError) and isinstance(results[3], RuntimeError)
+    # The batch of all five failed; then each request ran alone.
+    assert [b[0] for b in recorder.batches] == [["a", "b"], ["c"], ["e"]]
+
+
 SENTENCES = ["Thank you.", "Good morning.", "Machine Learning", "Where is the station?",
              "Artificial Intelligence", "Good morning, thank you."]  # fmt: skip
 

@@ -120,19 +120,24 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
         results = await decode([item.src for item in items], beam, n_best)
         return JSONResponse(onmt_json(items, results, n_best))
 
-    @app.get("/health")
+    @app.get("/health", responses={503: {"description": "the server cannot translate"}})
     async def health():
-        """Whether the model is loaded, the version, and what the batcher has done."""
+        """Whether the server can translate (503 if not), the sentences waiting, the
+        version, and what the batcher has done."""
         stats = batcher.stats
-        return {
-            "status": "ok",
-            "model_loaded": True,
+        alive = batcher.alive
+        body = {
+            "status": "ok" if alive else "unavailable",
+            "batcher_alive": alive,
+            "pending": batcher.pending,
+            "max_pending": settings.max_pending,
             "version": __version__,
             "batches": stats.batches,
             "requests": stats.requests,
             "sentences": stats.sentences,
             "largest_batch": stats.largest_batch,
         }
+        return JSONResponse(body, 200 if alive else 503)
 
     @app.get("/models")
     async def models():

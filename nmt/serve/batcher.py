@@ -78,6 +78,16 @@ class Batcher:
             job.future.cancel()
         self._executor.shutdown(wait=True)
 
+    @property
+    def alive(self) -> bool:
+        """Whether the gathering task is running (it ends only when stopped or broken)."""
+        return self._task is not None and not self._task.done()
+
+    @property
+    def pending(self) -> int:
+        """Sentences accepted and not yet answered."""
+        return self._pending
+
     async def translate(self, texts: list[str], beam: int, n_best: int) -> list[Translation]:
         """Translates ``texts`` in some batch; raises ``Busy`` when the queue is full."""
         if self._pending + len(texts) > self.max_pending:

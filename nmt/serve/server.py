@@ -97,8 +97,10 @@ def serve(
     server = uvicorn.Server(config)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the
     # handler it found: this one, so that a requested stop ends with status 0. Set
-    # before the startup line, since a client may stop the server once it knows the port.
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    # before the startup line, since a client may stop the server once it knows the
+    # port: a SIGTERM before uvicorn's own handler is in place asks it to stop as soon
+    # as it has started.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: _stop(server))
     print(
         f"nmt: serving {', '.join(model_dirs)} at {url_of(sock)} (API docs: {url_of(sock)}docs; "
         f"ready in {time.monotonic() - start:.1f} s; SIGTERM or Ctrl-C stops)",
@@ -114,3 +116,7 @@ def serve(
         raise NmtError("the server did not start; run with -v for uvicorn's log")
     print("nmt: stopped", file=sys.stderr)
     return 0
+
+
+def _stop(server) -> None:
+    server.should_exit = True

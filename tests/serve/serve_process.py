@@ -19,8 +19,14 @@ class ServeProcess:
     check that the server prints nothing there.
     """
 
-    def __init__(self, model_dirs, *args, timeout=120.0):
+    def __init__(self, model_dirs, *args, timeout=120.0, before=None, on_startup=None):
+        """``before``: Python run in the process before ``nmt serve``'s main (a patch);
+        ``on_startup``: called with the process as soon as the startup line is read."""
         command = [sys.executable, "-m", "nmt", "serve", "--port", "0"]
+        if before is not None:
+            main = "import sys; from nmt.cli import main; sys.exit(main(sys.argv[1:]))"
+            command = [sys.executable, "-c", f"{before}\n{main}", "serve", "--port", "0"]
+        self._on_startup = on_startup
         for model_dir in model_dirs if isinstance(model_dirs, list) else [model_dirs]:
             command += ["--model", str(model_dir)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -44,6 +50,8 @@ class ServeProcess:
             self.stderr_lines.append(line)
             match = STARTUP.search(line)
             if match:
+                if self._on_startup is not None:
+                    self._on_startup(self.process)
                 self.url = match.group(1)
                 self._ready.set()
         self._ready.set()  # ended without the line

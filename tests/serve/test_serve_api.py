@@ -190,7 +190,8 @@ def test_opennmt_format_blank_input_and_errors(client):
 
 def test_health_and_models(client, tiny_model_dir, translator):
     health = client.get("/health").json()
-    assert health["status"] == "ok" and health["model_loaded"] is True
+    assert health["status"] == "ok" and health["batcher_alive"] is True
+    assert health["pending"] == 0 and health["max_pending"] == Settings().max_pending
     assert health["version"] == __version__
     models = client.get("/models").json()
     config = translator.config
@@ -269,3 +270,15 @@ def test_an_internal_error_answers_a_request_id_and_logs_the_detail(translator, 
         log = capsys.readouterr().err
         assert f"request {request_id} failed" in log and "/srv/secret/models/kernel.cc" in log
         assert post(client, {"text": "Thank you."}).status_code == 200
+
+
+def test_health_is_503_once_the_batcher_has_stopped(translator):
+    app = create_app(translator, ["m"], Settings(**LIMITS))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/health").status_code == 200
+        # The batcher's task ends as a crash would end it.
+        client.portal.call(app.state.batcher.stop)
+        response = client.get("/health")
+        assert response.status_code == 503
+        assert response.json()["status"] == "unavailable"
+        assert response.json()["batcher_alive"] is False

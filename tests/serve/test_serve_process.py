@@ -22,7 +22,7 @@ def test_500_concurrent_requests_are_all_answered_correctly(tiny_model_dir):
     try:
         assert server.url.startswith("http://127.0.0.1:")
         status, health = server.request("/health")
-        assert status == 200 and health["model_loaded"] is True
+        assert status == 200 and health["batcher_alive"] is True
         expected = {}
         for text in SENTENCES:
             status, body = server.request("/translate", {"text": text})
@@ -70,3 +70,22 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(tiny_model_dir):
         server.stop()
     assert answer["reply"][0] == 200 and answer["reply"][1]["translations"][0]["source"]
     assert status == 0, "".join(server.stderr_lines)
+
+
+def test_sigterm_right_after_the_startup_line_stops_the_server(tiny_model_dir):
+    # uvicorn starting slowly stands for any moment between the startup line and its
+    # own signal handlers; the signal sent then must not be lost.
+    slow_start = (
+        "import time, uvicorn\n"
+        "run = uvicorn.Server.run\n"
+        "uvicorn.Server.run = lambda self, *a, **k: (time.sleep(1.5), run(self, *a, **k))[1]"
+    )
+    server = ServeProcess(
+        tiny_model_dir, before=slow_start, on_startup=lambda process: process.terminate()
+    )
+    try:
+        status = server.wait_for_exit(30)
+    finally:
+        server.stop()
+    assert status == 0, "".join(server.stderr_lines)
+    assert "nmt: stopped" in "".join(server.stderr_lines)

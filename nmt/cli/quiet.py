@@ -23,7 +23,9 @@ level no variable or API reaches. So two things are done, before TensorFlow load
   that drops lines in the C++ log formats and passes everything else to the real
   stderr: a crash's last words (``F`` lines, ``terminate called ...``) still show.
   A process rather than a thread, so that those last words are forwarded even when
-  the crash takes ``nmt`` down before it could read them.
+  the crash takes ``nmt`` down before it could read them; in a session of its own, so
+  that a SIGTERM to nmt's whole process group leaves it to forward what nmt writes
+  while it shuts down.
 
 ``sys.stderr`` moves to a copy of the original descriptor, so what nmt prints itself
 (errors, epoch lines, progress bars, tracebacks) skips the filter: it keeps its order
@@ -73,11 +75,15 @@ def silence_native_logs() -> None:
     terminal = os.dup(2)
     try:
         # -I -S: the filter needs only the standard library, and starts in milliseconds.
+        # A session of its own: the signals sent to nmt's process group (Ctrl-C, and
+        # the SIGTERM of systemd, `timeout` or `kill -- -PGID`) must not end the filter
+        # while nmt, shutting down, may still write; it ends at end-of-file.
         process = subprocess.Popen(
             [sys.executable, "-I", "-S", __file__],
             stdin=subprocess.PIPE,
             stdout=terminal,
             stderr=terminal,
+            start_new_session=True,
         )
     except OSError:
         os.close(terminal)
@@ -107,8 +113,10 @@ def forward_unless_native_log(source: BinaryIO, sink: BinaryIO) -> None:
 
 
 if __name__ == "__main__":
-    # Ctrl-C reaches the whole process group; nmt handles it and may still print.
+    # Signals to nmt's group do not reach this session; any sent here are ignored too,
+    # so that only end-of-file ends the filter.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # An OSError means the real stderr went away (e.g. `nmt ... 2>&1 | head`).
     with contextlib.suppress(OSError):
         forward_unless_native_log(sys.stdin.buffer, sys.stdout.buffer)

@@ -2,6 +2,7 @@
 
 import io
 import os
+import signal
 import subprocess
 import sys
 
@@ -80,6 +81,37 @@ def test_a_crash_still_shows_its_last_words():
     result = run(code=code)
     assert result.returncode != 0
     assert result.stderr.splitlines() == ["python", KEPT[4], KEPT[5]]
+
+
+@pytest.mark.slow
+def test_a_sigterm_to_the_process_group_leaves_the_filter_to_forward_the_last_lines():
+    """systemd, ``timeout`` and ``kill -- -PGID`` signal the whole group: the filter must
+    outlive nmt's shutdown, which may still write C++ lines, and end at end-of-file."""
+    code = (
+        "import os, signal, sys, time\n"
+        "from nmt.cli.quiet import silence_native_logs\n"
+        "silence_native_logs()\n"
+        "def stop(signum, frame):\n"
+        "    time.sleep(0.5)\n"
+        f"    os.write(2, {(KEPT[4] + chr(10)).encode()!r})\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=environ, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout.readline() == "ready\n"
+        os.killpg(process.pid, signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    assert stderr.splitlines() == [KEPT[4]]
 
 
 @pytest.mark.slow

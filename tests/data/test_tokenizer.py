@@ -136,6 +136,40 @@ def test_default_vocabulary_grows_with_the_corpus():
         assert size % 8 == 0 and size >= 1.25 * minimum_vocab_size(sentences, 1.0)
 
 
+def _rounded(size):
+    return -(-size // 8) * 8
+
+
+_REPEATED = [" ".join(f"word{(i * 5 + j) % 2000}" for j in range(5)) for i in range(2000)]
+_CJK = [chr(0x4E00 + i) * 3 + chr(0x4E01 + i) for i in range(0, 3000, 2)]  # no spaces
+
+
+@pytest.mark.parametrize(
+    ("case", "sentences", "scale", "expected"),
+    [
+        # 10,000 words, 2,000 distinct, each 5 times: 10·√W = 1,000 < 2·R = 4,000.
+        ("10·√W", _REPEATED, 1.0, lambda minimum: _rounded(max(1000, 1.25 * minimum))),
+        # The same counts standing for 400 times as many words: 10·√W = 20,000.
+        ("scaled W", _REPEATED, 400.0, lambda minimum: 4000),
+        # 20,000 distinct words seen twice, standing for 12 M: both terms pass 32,000.
+        ("cap", [f"w{i} w{i}" for i in range(20_000)], 300.0, lambda minimum: 32_000),
+        # No word seen twice: 2·R = 0, so the floor of 1.25 × the minimum decides.
+        ("no repeats", [f"unique{i}" for i in range(3000)], 1.0,
+         lambda minimum: _rounded(1.25 * minimum)),
+        # Chinese-like text without spaces: each line one word, none repeated; the
+        # floor of its 3,000 distinct characters decides.
+        ("no spaces", _CJK, 1.0, lambda minimum: _rounded(1.25 * minimum)),
+    ],
+)  # fmt: skip
+def test_each_term_of_the_size_rule_decides_where_it_is_smallest(case, sentences, scale, expected):
+    minimum = minimum_vocab_size(sentences, 1.0)
+    size = default_vocab_size(sentences, 1.0, scale=scale)
+    assert size == expected(minimum), case
+    assert size % 8 == 0 and size >= 1.25 * minimum
+    if case == "no spaces":
+        assert minimum == 3000 + 1 + 260  # each character, ▁, specials and bytes
+
+
 def test_default_vocabulary_stays_near_the_recurring_words():
     # 100k words made of 400 distinct ones: no room needed for 10·√100k = 3,163 pieces.
     templates = [" ".join(f"w{(i * 7 + j) % 400}" for j in range(5)) for i in range(20_000)]
@@ -159,11 +193,24 @@ def test_sentencepiece_failure_is_an_nmt_error():
     assert "\n" not in str(error.value)
 
 
-@pytest.mark.skipif(not NEWS.is_dir(), reason=f"shared corpora not found at {NEWS}")
-def test_trains_on_real_korean_news():
+BUNDLED = Path(__file__).resolve().parents[2] / "data" / "en-ko"
+
+
+@pytest.mark.parametrize(
+    "corpus_dir",
+    [
+        BUNDLED,  # real Korean in the repository: the check runs on every checkout
+        pytest.param(
+            NEWS,
+            marks=pytest.mark.skipif(not NEWS.is_dir(), reason=f"no shared corpora at {NEWS}"),
+        ),
+    ],
+    ids=["bundled", "news"],
+)
+def test_trains_on_real_korean(corpus_dir):
     from nmt.data.corpus import read_corpus
 
-    corpus = read_corpus(NEWS, split="train")
+    corpus = read_corpus(corpus_dir, split="train")
     for side in (corpus.src, corpus.tgt):
         tokenizer = Tokenizer(train_sentencepiece(side))
         assert tokenizer.vocab_size >= minimum_vocab_size(side, 0.9995)

@@ -68,11 +68,18 @@ def test_words_merge_the_pieces_as_nmt_plot_does(client, translator):
     assert body["words"] is True
 
 
-def test_n_best_gives_several_hypotheses_best_first(client):
+def test_n_best_gives_the_translators_n_best_list(client, translator):
     body = post(client, {"text": "Artificial Intelligence", "beam": 4, "n_best": 3}).json()
     assert (body["beam"], body["n_best"]) == (4, 3)
-    scores = [h["score"] for h in body["translations"][0]["hypotheses"]]
-    assert 1 <= len(scores) <= 3 and scores == sorted(scores, reverse=True)
+    hypotheses = body["translations"][0]["hypotheses"]
+    [expected] = translator.translate(["Artificial Intelligence"], 4, 3)
+    assert len(hypotheses) == len(expected.hypotheses) == 3
+    assert len({tuple(h["tgt_tokens"]) for h in hypotheses}) == 3
+    for got, want in zip(hypotheses, expected.hypotheses, strict=True):
+        assert got["text"] == want.text and got["tgt_tokens"] == want.tgt_tokens
+        assert got["score"] == pytest.approx(want.score, abs=1e-5)
+    scores = [h["score"] for h in hypotheses]
+    assert scores == sorted(scores, reverse=True)
 
 
 def test_blank_text_gives_a_blank_translation(client):

@@ -69,6 +69,15 @@ class Client:
         self.host, self.port, self.timeout = parts.hostname, parts.port, timeout
         self._local = threading.local()
 
+    def batches(self) -> int:
+        """The batches the server has decoded so far (its ``/health``)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        try:
+            conn.request("GET", "/health")
+            return int(json.loads(conn.getresponse().read())["batches"])
+        finally:
+            conn.close()
+
     def translate(self, text: str) -> tuple[bool, float]:
         """``(answered with 200, seconds)`` of one request."""
         start = time.perf_counter()
@@ -130,7 +139,11 @@ def run_serve(args) -> int:
         client = Client(url, timeout=args.timeout)
         client.translate(SENTENCES[0])  # the connection, and the server's first request
         sequential = load(client, args.sequential, 1, args.max_time)
+        before = client.batches()
         concurrent = load(client, args.requests, args.concurrency, args.max_time)
+        # How many batches the concurrent requests shared: fewer than requests if
+        # the server batched them at all.
+        concurrent["batches"] = client.batches() - before
     finally:
         process.terminate()
         try:

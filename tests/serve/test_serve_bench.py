@@ -16,5 +16,8 @@ def test_bench_serve_reports_throughput_latency_and_a_clean_stop(tiny_model_dir,
     assert result["concurrent_requests"] == 48 and result["sequential_requests"] == 8
     assert result["concurrent_failed"] == result["sequential_failed"] == 0
     assert result["server_exit_status"] == 0
-    assert result["concurrent_p50_ms"] <= result["concurrent_p95_ms"] <= result["concurrent_p99_ms"]
-    assert result["speedup"] > 0
+    # What batching must give: concurrent requests share batches, and answer faster
+    # together than one at a time.
+    assert 0 < result["concurrent_batches"] < result["concurrent_requests"]
+    assert result["speedup"] > 1.0
+    assert result["concurrent_p50_ms"] > 0

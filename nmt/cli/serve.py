@@ -55,6 +55,11 @@ def register(sub) -> None:
         help="largest beam a request may ask for (default: %(default)s)",
     )  # fmt: skip
     limits.add_argument(
+        "--max-attention", type=positive_int, default=DEFAULTS.max_attention, metavar="N",
+        help="attention weights one response may carry, counted from the texts' lengths "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    limits.add_argument(
         "--timeout", type=non_negative_float, default=DEFAULTS.timeout, metavar="SECONDS",
         help="time a request may wait for its translation, then 503; 0: no limit "
         "(default: %(default)s)",
@@ -85,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         max_texts=args.max_texts,
         max_body=args.max_body,
         max_beam=args.max_beam,
+        max_attention=args.max_attention,
         timeout=args.timeout,
         max_batch=args.max_batch,
         batch_window_ms=args.batch_window_ms,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import mimetypes
 import sys
 import traceback
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
@@ -33,6 +34,7 @@ from nmt.serve.schema import (
     Settings,
     TranslateRequest,
     TranslateResponse,
+    check_attention_work,
     check_texts,
     onmt_json,
     request_texts,
@@ -101,16 +103,19 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
         texts = request_texts(request, settings)
         vocab = config.model.tgt_vocab_size
         beam, n_best = search_options(request.beam, request.n_best, settings, vocab)
+        if request.attention:
+            check_attention_work(texts, n_best, config, settings)
         results = await decode(texts, beam, n_best)
-        body = {
-            "translations": [
-                translation_json(r, request.attention, request.words) for r in results
-            ],
-            "beam": beam,
-            "n_best": n_best,
-            "words": request.words,
-        }
-        return JSONResponse(body)  # built by hand: validating big matrices costs time
+
+        def body() -> bytes:
+            translations = [translation_json(r, request.attention, request.words) for r in results]
+            out = {"translations": translations, "beam": beam, "n_best": n_best}
+            return _json({**out, "words": request.words})
+
+        # Built in a thread, not on the event loop: a response of large attention
+        # matrices takes a while to turn into JSON, and /health must answer meanwhile.
+        # Built by hand: validating big matrices against the schema costs time too.
+        return Response(await asyncio.to_thread(body), media_type="application/json")
 
     @app.post("/translator/translate", response_model=list[list[OnmtResult]], responses=_ERRORS)
     async def translate_onmt(items: list[OnmtItem]):
@@ -174,6 +179,12 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
 
     app.mount("/page", StaticFiles(directory=PAGE_DIR), name="page")
     return app
+
+
+def _json(content) -> bytes:
+    """What ``JSONResponse`` would send for ``content``."""
+    text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode("utf-8")
 
 
 def _translate(translator, length_penalty: float, texts: list[str], beam: int, n_best: int):

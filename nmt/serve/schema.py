@@ -7,6 +7,8 @@ checked here, in plain code, because they come from the command line.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
@@ -124,6 +126,24 @@ def search_options(
     if not 1 <= n_best <= beam:
         raise RequestError(f"n_best must be between 1 and the beam ({beam}), got {n_best}")
     return beam, n_best
+
+
+def check_attention_work(texts: list[str], n_best: int, config, settings: Settings) -> None:
+    """Raises ``RequestError`` (422) when the attention weights a request may get back
+    exceed ``settings.max_attention``: each hypothesis of a text carries up to
+    ``a·s + b`` rows of ``s`` weights, ``s`` its source tokens (at most one a character,
+    plus EOS, and at most ``max_src_len``) and ``a``, ``b`` the decode length limit."""
+    d = config.decode
+    cells = 0
+    for text in texts:
+        s = min(len(text) + 1, config.data.max_src_len)
+        cells += n_best * math.ceil(d.max_len_a * s + d.max_len_b) * s
+    if cells > settings.max_attention:
+        raise RequestError(
+            f"this request may return up to {cells:,} attention weights ({len(texts)} texts, "
+            f"n_best {n_best}); at most {settings.max_attention:,} are allowed: send fewer or "
+            "shorter texts, a smaller n_best, or no attention"
+        )
 
 
 def translation_json(result: Translation, attention: bool, words: bool) -> dict:

@@ -24,6 +24,9 @@ class Settings:
     max_texts: int = 64  # texts per request
     max_body: int = 1 << 20  # bytes per request body
     max_beam: int = 16
+    # Attention weights one response may carry (texts × n-best × target × source tokens,
+    # bounded from the characters): 4 M is about 40 MB of JSON.
+    max_attention: int = 4_000_000
     timeout: float = 30.0  # seconds a request may wait for its translation
     max_batch: int = 32  # sentences per batch of the search
     batch_window_ms: float = 5.0  # how long the first request of a batch waits for others

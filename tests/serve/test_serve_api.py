@@ -1,6 +1,7 @@
 """``nmt serve``'s API against the real app and the tiny model, through Starlette's client."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -289,3 +290,22 @@ def test_health_is_503_once_the_batcher_has_stopped(translator):
         assert response.status_code == 503
         assert response.json()["status"] == "unavailable"
         assert response.json()["batcher_alive"] is False
+
+
+def test_a_request_for_too_many_attention_weights_is_refused_before_decoding(translator):
+    # Within every other limit: 4 texts of 50 characters, n-best 4, attention on; each
+    # hypothesis up to a·s + b rows of s weights, s the tokens 50 characters may be.
+    config = translator.config
+    texts = ["a" * 50] * 4
+    s = min(51, config.data.max_src_len)
+    asked = 4 * 4 * math.ceil(config.decode.max_len_a * s + config.decode.max_len_b) * s
+    app = create_app(translator, ["m"], Settings(**LIMITS, max_attention=asked - 1))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        body = {"texts": texts, "beam": 4, "n_best": 4, "attention": True}
+        response = post(client, body)
+        assert response.status_code == 422, response.text
+        assert f"up to {asked:,} attention weights" in response.json()["error"]
+        assert app.state.batcher.stats.requests == 0  # refused before any decoding
+        # Without attention, or with fewer hypotheses, the same texts are served.
+        assert post(client, {**body, "attention": False}).status_code == 200
+        assert post(client, {**body, "n_best": 1, "texts": texts[:1]}).status_code == 200

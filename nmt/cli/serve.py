@@ -34,6 +34,12 @@ def register(sub) -> None:
         help="sentences decoded together at most (default: %(default)s)",
     )  # fmt: skip
     batching.add_argument(
+        "--max-pending", type=positive_int, default=DEFAULTS.max_pending, metavar="N",
+        help="sentences queued at most; beyond, or beyond what the recent decoding rate "
+        "answers within --timeout, a request gets 503 with Retry-After at once "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    batching.add_argument(
         "--batch-window-ms", type=non_negative_float, default=DEFAULTS.batch_window_ms, metavar="M",
         help="how long a request waits for others to share its batch (default: %(default)s)",
     )  # fmt: skip
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         max_batch=args.max_batch,
         batch_window_ms=args.batch_window_ms,
+        max_pending=args.max_pending,
         model_paths=args.model_paths,
     )
     return serve(args.model, settings, args.host, args.port, verbose=args.verbose)

@@ -66,6 +66,7 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
         settings.max_batch,
         settings.batch_window_ms / 1000,
         settings.max_pending,
+        settings.timeout,
     )
 
     @contextlib.asynccontextmanager
@@ -90,11 +91,13 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
             limit = settings.timeout or None  # 0: no limit
             return await asyncio.wait_for(batcher.translate(texts, beam, n_best), limit)
         except Busy as exc:
-            raise RequestError(f"the server is busy: {exc}", 503) from None
+            retry = {"Retry-After": str(exc.retry_after)}
+            raise RequestError(f"the server is busy: {exc}", 503, retry) from None
         except asyncio.TimeoutError:
             raise RequestError(
                 f"no translation within the time limit ({settings.timeout:g} s); retry later",
                 503,
+                {"Retry-After": "1"},
             ) from None
 
     @app.post("/translate", response_model=TranslateResponse, responses=_ERRORS)
@@ -194,7 +197,7 @@ def _translate(translator, length_penalty: float, texts: list[str], beam: int, n
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
     async def refused(request: Request, exc: RequestError):
-        return JSONResponse({"error": str(exc)}, exc.status)
+        return JSONResponse({"error": str(exc)}, exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):

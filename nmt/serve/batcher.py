@@ -11,6 +11,7 @@ the GIL), so the event loop keeps accepting and answering meanwhile.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +23,12 @@ TranslateFn = Callable[[list[str], int, int], list[Translation]]
 
 
 class Busy(Exception):
-    """More sentences are queued than the server holds; the client should retry later."""
+    """More sentences are queued than the server can answer in time; the client should
+    retry in ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -50,13 +56,26 @@ class Batcher:
         max_batch: Sentences per batch at most; a single larger request runs alone.
         window: Seconds the first request of a batch waits for more.
         max_pending: Sentences waiting at most; past that ``translate`` raises ``Busy``.
+        deadline: Seconds a request may wait for its answer (0: no limit). A request
+            that, at the rate the last batches were decoded, would wait longer behind
+            the sentences already pending is turned away at once with ``Busy``, rather
+            than accepted only to time out.
     """
 
-    def __init__(self, translate: TranslateFn, max_batch: int, window: float, max_pending: int):
+    def __init__(
+        self,
+        translate: TranslateFn,
+        max_batch: int,
+        window: float,
+        max_pending: int,
+        deadline: float = 0.0,
+    ):
         self._translate = translate
         self.max_batch = max_batch
         self.window = window
         self.max_pending = max_pending
+        self.deadline = deadline
+        self.rate = 0.0  # sentences decoded a second, a moving average over batches
         self.stats = Stats()
         self._queue: asyncio.Queue[_Job] | None = None
         self._waiting: list[_Job] = []  # taken off the queue but left for a later batch
@@ -90,8 +109,17 @@ class Batcher:
 
     async def translate(self, texts: list[str], beam: int, n_best: int) -> list[Translation]:
         """Translates ``texts`` in some batch; raises ``Busy`` when the queue is full."""
-        if self._pending + len(texts) > self.max_pending:
-            raise Busy(f"{self._pending} sentences are waiting; retry in a moment")
+        waiting = self._pending + len(texts)
+        wait = waiting / self.rate if self.rate else 0.0
+        retry = max(1, math.ceil(self._pending / self.rate)) if self.rate else 1
+        if waiting > self.max_pending:
+            raise Busy(f"{self._pending} sentences are waiting; retry in a moment", retry)
+        if self.deadline and wait > self.deadline:
+            raise Busy(
+                f"{self._pending} sentences are waiting, about {wait:.0f} s of work at "
+                f"{self.rate:.0f} sentences/s; retry in {retry} s",
+                retry,
+            )
         future = asyncio.get_running_loop().create_future()
         self._pending += len(texts)
         self._queue.put_nowait(_Job(list(texts), (beam, n_best), future))
@@ -148,6 +176,7 @@ class Batcher:
         texts = [text for job in batch for text in job.texts]
         beam, n_best = batch[0].key
         loop = asyncio.get_running_loop()
+        start = loop.time()
         try:
             results = await loop.run_in_executor(
                 self._executor, self._translate, texts, beam, n_best
@@ -163,6 +192,8 @@ class Batcher:
             if not batch[0].future.done():
                 batch[0].future.set_exception(exc)
             return
+        rate = len(texts) / max(loop.time() - start, 1e-6)
+        self.rate = rate if not self.rate else 0.7 * self.rate + 0.3 * rate
         self.stats.batches += 1
         self.stats.requests += len(batch)
         self.stats.sentences += len(texts)

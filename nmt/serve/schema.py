@@ -22,9 +22,9 @@ _EOS_WORD = "</s>"
 class RequestError(Exception):
     """A request the server refuses; ``status`` is the HTTP status (4xx) to answer with."""
 
-    def __init__(self, message: str, status: int = 422):
+    def __init__(self, message: str, status: int = 422, headers: dict | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers
 
 
 class TranslateRequest(BaseModel):

@@ -30,7 +30,9 @@ class Settings:
     timeout: float = 30.0  # seconds a request may wait for its translation
     max_batch: int = 32  # sentences per batch of the search
     batch_window_ms: float = 5.0  # how long the first request of a batch waits for others
-    max_pending: int = 4096  # sentences queued at once before requests are turned away
+    # Sentences queued at once before requests are turned away with 503 (and sooner when
+    # the rate of the last batches says they could not be answered within the timeout).
+    max_pending: int = 1024
     model_paths: bool = False  # /models gives the models' full paths, not their names
 
     def resolved(self, decode) -> Settings:

@@ -193,3 +193,48 @@ def test_the_app_batches_concurrent_requests_with_the_same_results(tiny_model_di
             by_text[text]["hypotheses"][0]["attention"],
             atol=1e-4,
         )
+
+
+def test_requests_that_could_not_be_answered_in_time_are_turned_away_at_once():
+    # About 20 sentences a second (2 every 0.1 s); a deadline of 0.3 s holds 6.
+    batcher = Batcher(Recorder(delay=0.1), max_batch=2, window=0.0, max_pending=100, deadline=0.3)
+
+    async def requests():
+        await batcher.translate(["warm", "up"], 1, 1)  # the rate, from one batch
+        assert 0 < batcher.rate <= 25
+        held = [asyncio.ensure_future(batcher.translate(["x", "y"], 1, 1)) for _ in range(2)]
+        await asyncio.sleep(0.01)
+        started = time.perf_counter()
+        with pytest.raises(Busy) as refused:
+            await batcher.translate(["a", "b", "c"], 1, 1)  # 7 pending: 0.35 s of work
+        assert time.perf_counter() - started < 0.25  # at once, not after the deadline
+        assert refused.value.retry_after >= 1
+        await asyncio.gather(*held)
+        return await batcher.translate(["a", "b", "c"], 1, 1)  # the queue has drained
+
+    assert [r.text for r in run(batcher, requests)] == ["a/1", "b/1", "c/1"]
+
+
+def test_a_busy_server_answers_503_with_retry_after(tiny_model_dir):
+    gate = threading.Event()
+    translator = load_translator(tiny_model_dir)
+
+    class Held:
+        config = translator.config
+
+        def translate(self, texts, *args, **kwargs):
+            gate.wait(10)
+            return translator.translate(texts, *args, **kwargs)
+
+    app = create_app(Held(), ["m"], Settings(max_pending=2, beam=1, n_best=1))
+    with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.post, "/translate", json={"texts": ["Thank you.", "Hi."]})
+        deadline = time.monotonic() + 10
+        while app.state.batcher.pending < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        response = client.post("/translate", json={"text": "Good morning."})
+        gate.set()
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) >= 1
+        assert "busy" in response.json()["error"]
+        assert first.result(10).status_code == 200

@@ -104,3 +104,31 @@ def test_members_with_other_tokenizers_are_refused(tiny_model_dir, tmp_path, cap
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0
         assert f"--model {other}: its target.spm differs" in err
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_translator_ensemble_scores_are_the_members_mean_under_teacher_forcing(
+    tiny_model_dir, second_model, beam
+):
+    """On the default (fast) loops the Translator runs: every hypothesis's log-probability
+    is the sum, over its tokens, of the renormalised mean of the members' log-softmaxes
+    in one teacher-forced pass of each member (test_ensemble.teacher_forced)."""
+    from test_ensemble import teacher_forced
+
+    translator = Translator.load([tiny_model_dir, second_model])
+    src_tok, tgt_tok = modeldir.load_tokenizers(tiny_model_dir)
+
+    def ids(tokenizer, pieces):
+        return np.array([[tokenizer._processor.piece_to_id(p) for p in pieces]], np.int32)
+
+    for result in translator.translate(SENTENCES, beam, beam):
+        assert len(result.hypotheses) == beam
+        # The source as the members saw it (cut to data.max_src_len, EOS kept).
+        src = ids(src_tok, result.src_tokens)
+        for h in result.hypotheses:
+            out = ids(tgt_tok, h.tgt_tokens)
+            assert out[0, -1] == 3  # EOS ends every hypothesis
+            log_probs, weights = teacher_forced(translator.members, src, out)
+            gained = np.take_along_axis(log_probs[0], out[0][:, None], axis=-1)[:, 0]
+            np.testing.assert_allclose(h.log_prob, gained.sum(), rtol=1e-4, atol=1e-4)
+            np.testing.assert_allclose(h.attention, weights[0], atol=1e-5)

@@ -114,7 +114,9 @@ class Batcher:
         retry = max(1, math.ceil(self._pending / self.rate)) if self.rate else 1
         if waiting > self.max_pending:
             raise Busy(f"{self._pending} sentences are waiting; retry in a moment", retry)
-        if self.deadline and wait > self.deadline:
+        # With nothing ahead it is decoded at once: admitted whatever the rate says, which
+        # also lets the rate recover from a slow batch.
+        if self.deadline and self._pending and wait > self.deadline:
             raise Busy(
                 f"{self._pending} sentences are waiting, about {wait:.0f} s of work at "
                 f"{self.rate:.0f} sentences/s; retry in {retry} s",

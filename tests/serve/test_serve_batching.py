@@ -238,3 +238,28 @@ def test_a_busy_server_answers_503_with_retry_after(tiny_model_dir):
         assert int(response.headers["retry-after"]) >= 1
         assert "busy" in response.json()["error"]
         assert first.result(10).status_code == 200
+
+
+def test_a_translation_past_the_timeout_answers_503_and_the_server_goes_on(tiny_model_dir):
+    gate = threading.Event()
+    translator = load_translator(tiny_model_dir)
+    translator.translate(["Thank you."], 1, 1)  # traced now, not within the time limit
+
+    class Slow:
+        config = translator.config
+
+        def translate(self, texts, *args, **kwargs):
+            gate.wait(10)
+            return translator.translate(texts, *args, **kwargs)
+
+    app = create_app(Slow(), ["m"], Settings(timeout=0.3, beam=1, n_best=1))
+    with TestClient(app) as client:
+        response = client.post("/translate", json={"text": "Thank you."})
+        assert response.status_code == 503
+        assert "no translation within the time limit (0.3 s)" in response.json()["error"]
+        assert response.headers["retry-after"] == "1"
+        gate.set()  # the late batch finishes; its answer has nobody to go to
+        deadline = time.monotonic() + 10
+        while app.state.batcher.stats.batches < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert client.post("/translate", json={"text": "Thank you."}).status_code == 200

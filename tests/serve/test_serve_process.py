@@ -62,7 +62,10 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(tiny_model_dir):
     client = threading.Thread(target=ask)
     try:
         client.start()
-        time.sleep(0.5)
+        # Until the server holds the request (not a fixed sleep, which races).
+        deadline = time.monotonic() + 20
+        while server.request("/health")[1]["pending"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
         server.process.terminate()
         client.join(30)
         status = server.wait_for_exit(30)

@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from nmt import __version__
@@ -75,12 +76,16 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
         yield
         await batcher.stop()
 
-    app = FastAPI(
+    # /docs (Swagger UI) and /redoc with their scripts served from the fastapi-offline
+    # package, since the server may have no internet (and the page uses none).
+    app = FastAPIOffline(
         title="nmt",
         version=__version__,
         description="English to Korean translation with an LSTM-attention model; "
         "see docs/serve.md.",
         lifespan=lifespan,
+        favicon_url="/favicon.ico",
+        static_url="/docs-assets",
     )
     app.state.batcher = batcher
     app.add_middleware(BodyLimit, max_bytes=settings.max_body)

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -224,8 +225,14 @@ def test_the_page_and_its_assets_are_served(client):
     assert font.status_code == 200 and len(font.content) > 100_000
 
 
-def test_openapi_docs(client):
-    assert client.get("/docs").status_code == 200
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_openapi_docs_load_nothing_from_the_internet(client, page):
+    html = client.get(page)
+    assert html.status_code == 200
+    sources = re.findall(r'(?:src|href)=["\']([^"\']+)', html.text)
+    assert sources and not [s for s in sources if "//" in s], sources  # same origin only
+    for source in sources:
+        assert client.get(source).status_code == 200, source
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/translate", "/translator/translate", "/health", "/models"} <= set(paths)
 

@@ -35,8 +35,12 @@ def browser():
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--window-size=1100,1000", "--force-device-scale-factor=1"):  # fmt: skip
+                 "--window-size=1100,1000", "--force-device-scale-factor=1",
+                 # Offline: no host but the server's resolves, so anything the page or
+                 # the API docs fetched from the internet would fail to load.
+                 "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):  # fmt: skip
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         yield driver
@@ -94,6 +98,15 @@ def test_the_page_translates_as_you_type_and_draws_the_attention(browser, tiny_m
         browser.execute_async_script("document.fonts.ready.then(arguments[0]);")
         screenshot.parent.mkdir(parents=True, exist_ok=True)
         assert browser.save_screenshot(str(screenshot))
+        # Nothing failed to load, the favicon included.
+        errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert not errors, errors
+
+        # The API docs render offline too: Swagger UI lists the routes, ReDoc as well.
+        browser.get(server.url + "docs")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".swagger-ui .opblock")) >= 4)
+        browser.get(server.url + "redoc")
+        wait.until(lambda d: "/translator/translate" in d.find_element(By.TAG_NAME, "body").text)
     finally:
         assert server.stop() == 0
     assert screenshot.stat().st_size > 10_000

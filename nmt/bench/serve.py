@@ -69,17 +69,35 @@ class Client:
         self.host, self.port, self.timeout = parts.hostname, parts.port, timeout
         self._local = threading.local()
 
-    def batches(self) -> int:
-        """The batches the server has decoded so far (its ``/health``)."""
+    def health(self) -> tuple[dict, float]:
+        """The server's ``/health`` answer, and the seconds it took (on a new connection)."""
+        start = time.perf_counter()
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
             conn.request("GET", "/health")
-            return int(json.loads(conn.getresponse().read())["batches"])
+            return json.loads(conn.getresponse().read()), time.perf_counter() - start
         finally:
             conn.close()
 
+    def batches(self) -> int:
+        """The batches the server has decoded so far."""
+        return int(self.health()[0]["batches"])
+
     def translate(self, text: str) -> tuple[bool, float]:
         """``(answered with 200, seconds)`` of one request."""
+        status, seconds = self.post(text)
+        return status == 200, seconds
+
+    def retry_after(self) -> float:
+        """The ``Retry-After`` seconds of this thread's last answer (0 without one)."""
+        try:
+            return float(getattr(self._local, "retry_after", None) or 0)
+        except ValueError:
+            return 0.0
+
+    def post(self, text: str) -> tuple[int | None, float]:
+        """``(HTTP status, seconds)`` of one request; None: no answer (a lost or hung
+        request, or a 200 without translations)."""
         start = time.perf_counter()
         body = json.dumps({"text": text})
         try:
@@ -90,39 +108,59 @@ class Client:
                 )
             conn.request("POST", "/translate", body, {"Content-Type": "application/json"})
             response = conn.getresponse()
-            ok = response.status == 200 and bool(json.loads(response.read())["translations"])
+            status = response.status
+            self._local.retry_after = response.getheader("Retry-After")
+            answer = json.loads(response.read())
+            if status == 200 and not answer["translations"]:
+                status = None
         except (OSError, http.client.HTTPException, ValueError, KeyError):
             self._local.conn = None
-            ok = False
-        return ok, time.perf_counter() - start
+            status = None
+        return status, time.perf_counter() - start
 
 
-def load(client: Client, requests: int, concurrency: int, max_time: float) -> dict:
-    """Sends ``requests`` one-sentence requests from ``concurrency`` threads."""
+def send(
+    client: Client, requests: int, concurrency: int, max_time: float, backoff: bool = False
+) -> tuple[list[tuple[int | None, float]], float]:
+    """``(status, seconds)`` of ``requests`` one-sentence requests sent from
+    ``concurrency`` threads (those not sent within ``max_time`` left out), and the
+    seconds it all took. With ``backoff``, a thread refused with 503 waits what the
+    answer's ``Retry-After`` says (at most a second) before its next request."""
     deadline = time.perf_counter() + max_time
-    texts = [SENTENCES[i % len(SENTENCES)] for i in range(requests)]
 
     def one(text):
-        return client.translate(text) if time.perf_counter() < deadline else None
+        if time.perf_counter() >= deadline:
+            return None
+        status, seconds = client.post(text)
+        if backoff and status == 503:
+            time.sleep(min(1.0, client.retry_after()))
+        return status, seconds
+
+    texts = [SENTENCES[i % len(SENTENCES)] for i in range(requests)]
 
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
         outcomes = [o for o in pool.map(one, texts) if o is not None]
-    seconds = time.perf_counter() - start
-    latencies = sorted(dt for ok, dt in outcomes if ok)
-    failed = sum(not ok for ok, _ in outcomes)
+    return outcomes, time.perf_counter() - start
+
+
+def load(client: Client, requests: int, concurrency: int, max_time: float) -> dict:
+    """Sends ``requests`` one-sentence requests from ``concurrency`` threads."""
+    outcomes, seconds = send(client, requests, concurrency, max_time)
+    latencies = sorted(dt for status, dt in outcomes if status == 200)
+    failed = sum(status != 200 for status, _ in outcomes)
     return {
         "requests": len(outcomes),
         "failed": failed,
         "seconds": round(seconds, 2),
         "sentences_per_s": round(len(latencies) / seconds, 1),
-        "p50_ms": _percentile_ms(latencies, 50),
-        "p95_ms": _percentile_ms(latencies, 95),
-        "p99_ms": _percentile_ms(latencies, 99),
+        "p50_ms": percentile_ms(latencies, 50),
+        "p95_ms": percentile_ms(latencies, 95),
+        "p99_ms": percentile_ms(latencies, 99),
     }
 
 
-def _percentile_ms(sorted_seconds: list[float], p: float) -> float | None:
+def percentile_ms(sorted_seconds: list[float], p: float) -> float | None:
     if not sorted_seconds:
         return None
     index = min(len(sorted_seconds) - 1, round(p / 100 * (len(sorted_seconds) - 1)))
@@ -134,6 +172,10 @@ def run_serve(args) -> int:
     extra = ["--max-batch", str(args.max_batch), "--batch-window-ms", str(args.batch_window_ms)]
     if args.beam:
         extra += ["--beam", str(args.beam)]
+    if args.overload:
+        from nmt.bench.overload import run_overload
+
+        return run_overload(args, extra)
     process, url = start_server(args.model, extra)
     try:
         client = Client(url, timeout=args.timeout)
@@ -145,12 +187,7 @@ def run_serve(args) -> int:
         # the server batched them at all.
         concurrent["batches"] = client.batches() - before
     finally:
-        process.terminate()
-        try:
-            status = process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            status = process.wait()
+        status = stop_server(process)
     result = {"bench": "serve", "models": args.model, "beam": args.beam or "model default",
               "concurrency": args.concurrency}  # fmt: skip
     result.update({f"concurrent_{k}": v for k, v in concurrent.items()})
@@ -166,3 +203,13 @@ def run_serve(args) -> int:
             print(f"{key:32} {value}")
     failed = concurrent["failed"] + sequential["failed"]
     return 0 if failed == 0 and status == 0 else 1
+
+
+def stop_server(process: subprocess.Popen) -> int:
+    """SIGTERM, then the exit status (killed after a minute)."""
+    process.terminate()
+    try:
+        return process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()

@@ -86,6 +86,19 @@ def _add_serve(what) -> None:
         "--timeout", type=non_negative_float, default=30.0, metavar="SECONDS",
         help="client time limit per request (a late answer counts as failed)",
     )  # fmt: skip
+    serve.add_argument(
+        "--overload", action="store_true",
+        help="instead: --concurrency clients against a server holding --max-pending "
+        "sentences; every request must get 200 or an immediate 503, /health must answer",
+    )  # fmt: skip
+    serve.add_argument(
+        "--max-pending", type=positive_int, default=32, metavar="N",
+        help="the server's --max-pending with --overload (default: %(default)s)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--no-backoff", action="store_true",
+        help="with --overload, clients ignore Retry-After and retry at once",
+    )  # fmt: skip
     serve.add_argument("--json", action="store_true", help="end with one JSON object")
 
 

@@ -92,3 +92,37 @@ def test_sigterm_right_after_the_startup_line_stops_the_server(tiny_model_dir):
         server.stop()
     assert status == 0, "".join(server.stderr_lines)
     assert "nmt: stopped" in "".join(server.stderr_lines)
+
+
+def test_sigterm_answers_the_requests_queued_behind_a_running_decode(tiny_model_dir):
+    # Each search takes 0.4 s more, so the later requests queue behind the first.
+    slow_search = (
+        "import time\n"
+        "from nmt.decoding.translator import Translator\n"
+        "translate = Translator.translate\n"
+        "def slow(self, *a, **k):\n"
+        "    time.sleep(0.4)\n"
+        "    return translate(self, *a, **k)\n"
+        "Translator.translate = slow"
+    )
+    server = ServeProcess(tiny_model_dir, "--beam", "1", "--max-batch", "1", before=slow_search)
+    replies = {}
+
+    def ask(i):
+        replies[i] = server.request("/translate", {"text": f"Thank you {i}."}, timeout=60)
+
+    clients = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
+    try:
+        for client in clients:
+            client.start()
+        deadline = time.monotonic() + 30
+        while server.request("/health")[1]["pending"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server.process.terminate()
+        for client in clients:
+            client.join(60)
+        status = server.wait_for_exit(60)
+    finally:
+        server.stop()
+    assert [replies[i][0] for i in range(3)] == [200, 200, 200], replies
+    assert status == 0, "".join(server.stderr_lines)

@@ -17,7 +17,15 @@ import json
 import subprocess
 import sys
 
-from nmt.bench.serve import SENTENCES, Client, percentile_ms, send, start_server, stop_server
+from nmt.bench.serve import (
+    SENTENCES,
+    Client,
+    percentile_ms,
+    send,
+    server_flags,
+    start_server,
+    stop_server,
+)
 
 PROBE_SECONDS = 0.05
 # The prober: GET /health every INTERVAL seconds until its stdin ends, then the seconds
@@ -42,13 +50,14 @@ print(json.dumps(times))
 """
 
 
-def run_overload(args, extra: list[str]) -> int:
+def run_overload(args) -> int:
     """Runs the overload benchmark; prints the result (one JSON object with ``--json``).
 
     Exits 1 if any request was lost or hung, ``/health`` failed to answer, or the server
     did not exit 0 after SIGTERM.
     """
-    process, url = start_server(args.model, [*extra, "--max-pending", str(args.max_pending)])
+    flags = [*server_flags(args), "--max-pending", str(args.max_pending)]
+    process, url = start_server(args.model, flags)
     try:
         client = Client(url, timeout=args.timeout)
         client.translate(SENTENCES[0])  # the connection, and the server's first request

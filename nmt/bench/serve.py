@@ -169,14 +169,7 @@ def percentile_ms(sorted_seconds: list[float], p: float) -> float | None:
 
 def run_serve(args) -> int:
     """Runs the benchmark and prints the result (one JSON object with ``--json``)."""
-    extra = ["--max-batch", str(args.max_batch), "--batch-window-ms", str(args.batch_window_ms)]
-    if args.beam:
-        extra += ["--beam", str(args.beam)]
-    if args.overload:
-        from nmt.bench.overload import run_overload
-
-        return run_overload(args, extra)
-    process, url = start_server(args.model, extra)
+    process, url = start_server(args.model, server_flags(args))
     try:
         client = Client(url, timeout=args.timeout)
         client.translate(SENTENCES[0])  # the connection, and the server's first request
@@ -203,6 +196,12 @@ def run_serve(args) -> int:
             print(f"{key:32} {value}")
     failed = concurrent["failed"] + sequential["failed"]
     return 0 if failed == 0 and status == 0 else 1
+
+
+def server_flags(args) -> list[str]:
+    """The ``nmt serve`` flags the benchmark's options ask for."""
+    extra = ["--max-batch", str(args.max_batch), "--batch-window-ms", str(args.batch_window_ms)]
+    return [*extra, "--beam", str(args.beam)] if args.beam else extra
 
 
 def stop_server(process: subprocess.Popen) -> int:

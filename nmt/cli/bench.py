@@ -118,6 +118,10 @@ def _add_size(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Checks the sizes against each other, then runs the chosen benchmark."""
+    if args.bench == "serve" and args.overload:
+        from nmt.bench.overload import run_overload
+
+        return run_overload(args)
     if args.bench == "serve":
         from nmt.bench.serve import run_serve
 

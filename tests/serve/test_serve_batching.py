@@ -215,18 +215,21 @@ def test_requests_that_could_not_be_answered_in_time_are_turned_away_at_once():
     assert [r.text for r in run(batcher, requests)] == ["a/1", "b/1", "c/1"]
 
 
+class Gated:
+    """A translator whose every search first waits (at most 10 s) for ``gate``."""
+
+    def __init__(self, translator, gate):
+        self.translator, self.gate, self.config = translator, gate, translator.config
+
+    def translate(self, texts, *args, **kwargs):
+        self.gate.wait(10)
+        return self.translator.translate(texts, *args, **kwargs)
+
+
 def test_a_busy_server_answers_503_with_retry_after(tiny_model_dir):
     gate = threading.Event()
-    translator = load_translator(tiny_model_dir)
-
-    class Held:
-        config = translator.config
-
-        def translate(self, texts, *args, **kwargs):
-            gate.wait(10)
-            return translator.translate(texts, *args, **kwargs)
-
-    app = create_app(Held(), ["m"], Settings(max_pending=2, beam=1, n_best=1))
+    held = Gated(load_translator(tiny_model_dir), gate)
+    app = create_app(held, ["m"], Settings(max_pending=2, beam=1, n_best=1))
     with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
         first = pool.submit(client.post, "/translate", json={"texts": ["Thank you.", "Hi."]})
         deadline = time.monotonic() + 10
@@ -244,15 +247,7 @@ def test_a_translation_past_the_timeout_answers_503_and_the_server_goes_on(tiny_
     gate = threading.Event()
     translator = load_translator(tiny_model_dir)
     translator.translate(["Thank you."], 1, 1)  # traced now, not within the time limit
-
-    class Slow:
-        config = translator.config
-
-        def translate(self, texts, *args, **kwargs):
-            gate.wait(10)
-            return translator.translate(texts, *args, **kwargs)
-
-    app = create_app(Slow(), ["m"], Settings(timeout=0.3, beam=1, n_best=1))
+    app = create_app(Gated(translator, gate), ["m"], Settings(timeout=0.3, beam=1, n_best=1))
     with TestClient(app) as client:
         response = client.post("/translate", json={"text": "Thank you."})
         assert response.status_code == 503

@@ -91,29 +91,40 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
     app.add_middleware(BodyLimit, max_bytes=settings.max_body)
     _add_error_handlers(app)
 
-    async def decode(texts: list[str], beam: int, n_best: int):
+    async def decode(texts: list[str], beam: int, n_best: int, http: Request):
+        job = asyncio.ensure_future(batcher.translate(texts, beam, n_best))
+        # A client that closes its connection no longer wants the translation: its
+        # sentences leave the queue instead of taking the search's time.
+        gone = asyncio.ensure_future(_client_gone(http))
         try:
             limit = settings.timeout or None  # 0: no limit
-            return await asyncio.wait_for(batcher.translate(texts, beam, n_best), limit)
-        except Busy as exc:
-            retry = {"Retry-After": str(exc.retry_after)}
-            raise RequestError(f"the server is busy: {exc}", 503, retry) from None
-        except asyncio.TimeoutError:
-            raise RequestError(
-                f"no translation within the time limit ({settings.timeout:g} s); retry later",
-                503,
-                {"Retry-After": "1"},
-            ) from None
+            done, _ = await asyncio.wait({job, gone}, timeout=limit, return_when="FIRST_COMPLETED")
+        finally:
+            gone.cancel()
+        if job in done:
+            try:
+                return job.result()
+            except Busy as exc:
+                retry = {"Retry-After": str(exc.retry_after)}
+                raise RequestError(f"the server is busy: {exc}", 503, retry) from None
+        job.cancel()
+        if gone in done:
+            raise RequestError("the client closed the connection", 499)  # read by nobody
+        raise RequestError(
+            f"no translation within the time limit ({settings.timeout:g} s); retry later",
+            503,
+            {"Retry-After": "1"},
+        )
 
     @app.post("/translate", response_model=TranslateResponse, responses=_ERRORS)
-    async def translate(request: TranslateRequest):
+    async def translate(request: TranslateRequest, http: Request):
         """Translates ``text`` or ``texts``; tokens, scores and, when asked, attention."""
         texts = request_texts(request, settings)
         vocab = config.model.tgt_vocab_size
         beam, n_best = search_options(request.beam, request.n_best, settings, vocab)
         if request.attention:
             check_attention_work(texts, n_best, config, settings)
-        results = await decode(texts, beam, n_best)
+        results = await decode(texts, beam, n_best, http)
 
         def body() -> bytes:
             translations = [translation_json(r, request.attention, request.words) for r in results]
@@ -126,11 +137,11 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
         return Response(await asyncio.to_thread(body), media_type="application/json")
 
     @app.post("/translator/translate", response_model=list[list[OnmtResult]], responses=_ERRORS)
-    async def translate_onmt(items: list[OnmtItem]):
+    async def translate_onmt(items: list[OnmtItem], http: Request):
         """OpenNMT-py's REST format: ``[{"src": ..., "id": ...}]`` in, ``n_best`` lists out."""
         check_texts([item.src for item in items], settings)
         beam, n_best = search_options(None, None, settings, config.model.tgt_vocab_size)
-        results = await decode([item.src for item in items], beam, n_best)
+        results = await decode([item.src for item in items], beam, n_best, http)
         return JSONResponse(onmt_json(items, results, n_best))
 
     @app.get("/health", responses={503: {"description": "the server cannot translate"}})
@@ -187,6 +198,12 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
 
     app.mount("/page", StaticFiles(directory=PAGE_DIR), name="page")
     return app
+
+
+async def _client_gone(http: Request) -> None:
+    """Returns once the client has closed its connection (its body is read by then)."""
+    while (await http.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _json(content) -> bytes:

@@ -1,5 +1,7 @@
 """A real ``nmt serve`` process: startup, loopback load and a graceful SIGTERM."""
 
+import json
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -126,3 +128,44 @@ def test_sigterm_answers_the_requests_queued_behind_a_running_decode(tiny_model_
         server.stop()
     assert [replies[i][0] for i in range(3)] == [200, 200, 200], replies
     assert status == 0, "".join(server.stderr_lines)
+
+
+def test_a_request_whose_client_went_away_is_never_decoded(tiny_model_dir):
+    slow_search = (
+        "import time\n"
+        "from nmt.decoding.translator import Translator\n"
+        "translate = Translator.translate\n"
+        "def slow(self, *a, **k):\n"
+        "    time.sleep(0.5)\n"
+        "    return translate(self, *a, **k)\n"
+        "Translator.translate = slow"
+    )
+    server = ServeProcess(tiny_model_dir, "--beam", "1", "--max-batch", "1", before=slow_search)
+    try:
+        first = threading.Thread(
+            target=server.request,
+            args=("/translate", {"text": "Thank you."}),
+            kwargs={"timeout": 30},
+        )
+        first.start()
+        deadline = time.monotonic() + 20
+        while server.request("/health")[1]["pending"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # A second request, queued behind the first; its client hangs up at once.
+        host, port = server.url.split("//")[1].rstrip("/").split(":")
+        body = json.dumps({"text": "Good morning."}).encode()
+        with socket.create_connection((host, int(port))) as conn:
+            conn.sendall(
+                b"POST /translate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            while server.request("/health")[1]["pending"] < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+        first.join(30)
+        assert server.request("/translate", {"text": "Hi."})[0] == 200
+        health = server.request("/health")[1]
+    finally:
+        assert server.stop() == 0
+    # The first and the last were decoded, the abandoned one never was.
+    assert (health["requests"], health["sentences"], health["pending"]) == (2, 2, 0)

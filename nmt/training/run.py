@@ -66,10 +66,12 @@ def _train(config, out, strategy, corpus, overwrite, log, on_epoch_end, on_step)
     # Workers other than the chief never write to (or clean) the model directory; they
     # take the chief's tokenizers, trained once.
     src_tok, tgt_tok = _tokenizers(inputs, config, out, overwrite, chief, log)
-    src_tok, tgt_tok = (
-        Tokenizer(distribute.from_chief(strategy, tok.model_proto if chief else None))
+    protos = [
+        distribute.from_chief(strategy, tok.model_proto if chief else None)
         for tok in (src_tok, tgt_tok)
-    )
+    ]
+    if not chief:
+        src_tok, tgt_tok = (Tokenizer(proto) for proto in protos)
     config.model.src_vocab_size = src_tok.vocab_size
     config.model.tgt_vocab_size = tgt_tok.vocab_size
     inputs.drop_sample()

@@ -78,12 +78,11 @@ def rows(src):
     return [tuple(int(t) for t in row if t != PAD_ID) for row in src.numpy()]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tokenizers():
-    return (
-        Tokenizer(train_sentencepiece([en for en, _ in PAIRS], 300)),
-        Tokenizer(train_sentencepiece([ko for _, ko in PAIRS], 300)),
-    )
+    # Per test: a tokenizer kept across tests broke (its SentencePiece resource "does not
+    # exist") once a training run in between had made and dropped tokenizers of its own.
+    return tuple(Tokenizer(train_sentencepiece(side, 300)) for side in SIDES)
 
 
 class FakeTrainer:
@@ -110,15 +109,16 @@ class FakeTrainer:
 
 
 class Interrupt:
-    def __init__(self, trainer):
-        self.trainer, self.signal = trainer, 0
+    """What ``train_epoch`` reads of an ``Interruptible``: SIGINT once the trainer has
+    taken ``stop_after`` steps."""
 
-    def __getattribute__(self, name):
-        if name == "signal":
-            t = object.__getattribute__(self, "trainer")
-            stop = t.stop_after is not None and len(t.batches) >= t.stop_after
-            return signal.SIGINT if stop else 0
-        return object.__getattribute__(self, name)
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    @property
+    def signal(self):
+        t = self.trainer
+        return signal.SIGINT if t.stop_after is not None and len(t.batches) >= t.stop_after else 0
 
 
 def epoch_batches(config, split, epoch=0, stop_after=None, trainer=None):

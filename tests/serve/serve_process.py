@@ -12,6 +12,20 @@ import urllib.request
 STARTUP = re.compile(r"nmt: serving .* at (http://\S+/) ")
 
 
+def slow_search(seconds):
+    """Python for ``ServeProcess(before=...)``: every search of the server takes
+    ``seconds`` longer, so requests queue behind one another."""
+    return (
+        "import time\n"
+        "from nmt.decoding.translator import Translator\n"
+        "translate = Translator.translate\n"
+        "def slow(self, *a, **k):\n"
+        f"    time.sleep({seconds})\n"
+        "    return translate(self, *a, **k)\n"
+        "Translator.translate = slow"
+    )
+
+
 class ServeProcess:
     """``python -m nmt serve --port 0 ...``, its URL read from the startup line.
 
@@ -77,6 +91,12 @@ class ServeProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+
+    def wait_for_pending(self, sentences, deadline):
+        """Until ``/health`` counts ``sentences`` waiting, or ``time.monotonic()`` passes
+        ``deadline``: the server holds the requests sent (not a fixed sleep, which races)."""
+        while self.request("/health")[1]["pending"] < sentences and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def stdout(self):
         return self.process.stdout.read()

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from serve_process import ServeProcess
+from serve_process import ServeProcess, slow_search
 
 SENTENCES = [
     "Thank you.", "Good morning.", "Machine Learning", "Where is the station?",
@@ -64,10 +64,7 @@ def test_sigterm_lets_the_request_in_flight_finish_then_exits_0(tiny_model_dir):
     client = threading.Thread(target=ask)
     try:
         client.start()
-        # Until the server holds the request (not a fixed sleep, which races).
-        deadline = time.monotonic() + 20
-        while server.request("/health")[1]["pending"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        server.wait_for_pending(1, time.monotonic() + 20)
         server.process.terminate()
         client.join(30)
         status = server.wait_for_exit(30)
@@ -98,16 +95,9 @@ def test_sigterm_right_after_the_startup_line_stops_the_server(tiny_model_dir):
 
 def test_sigterm_answers_the_requests_queued_behind_a_running_decode(tiny_model_dir):
     # Each search takes 0.4 s more, so the later requests queue behind the first.
-    slow_search = (
-        "import time\n"
-        "from nmt.decoding.translator import Translator\n"
-        "translate = Translator.translate\n"
-        "def slow(self, *a, **k):\n"
-        "    time.sleep(0.4)\n"
-        "    return translate(self, *a, **k)\n"
-        "Translator.translate = slow"
+    server = ServeProcess(
+        tiny_model_dir, "--beam", "1", "--max-batch", "1", before=slow_search(0.4)
     )
-    server = ServeProcess(tiny_model_dir, "--beam", "1", "--max-batch", "1", before=slow_search)
     replies = {}
 
     def ask(i):
@@ -117,9 +107,7 @@ def test_sigterm_answers_the_requests_queued_behind_a_running_decode(tiny_model_
     try:
         for client in clients:
             client.start()
-        deadline = time.monotonic() + 30
-        while server.request("/health")[1]["pending"] < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        server.wait_for_pending(3, time.monotonic() + 30)
         server.process.terminate()
         for client in clients:
             client.join(60)
@@ -131,16 +119,9 @@ def test_sigterm_answers_the_requests_queued_behind_a_running_decode(tiny_model_
 
 
 def test_a_request_whose_client_went_away_is_never_decoded(tiny_model_dir):
-    slow_search = (
-        "import time\n"
-        "from nmt.decoding.translator import Translator\n"
-        "translate = Translator.translate\n"
-        "def slow(self, *a, **k):\n"
-        "    time.sleep(0.5)\n"
-        "    return translate(self, *a, **k)\n"
-        "Translator.translate = slow"
+    server = ServeProcess(
+        tiny_model_dir, "--beam", "1", "--max-batch", "1", before=slow_search(0.5)
     )
-    server = ServeProcess(tiny_model_dir, "--beam", "1", "--max-batch", "1", before=slow_search)
     try:
         first = threading.Thread(
             target=server.request,
@@ -149,8 +130,7 @@ def test_a_request_whose_client_went_away_is_never_decoded(tiny_model_dir):
         )
         first.start()
         deadline = time.monotonic() + 20
-        while server.request("/health")[1]["pending"] < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        server.wait_for_pending(1, deadline)
         # A second request, queued behind the first; its client hangs up at once.
         host, port = server.url.split("//")[1].rstrip("/").split(":")
         body = json.dumps({"text": "Good morning."}).encode()
@@ -160,8 +140,7 @@ def test_a_request_whose_client_went_away_is_never_decoded(tiny_model_dir):
                 + f"Content-Length: {len(body)}\r\n\r\n".encode()
                 + body
             )
-            while server.request("/health")[1]["pending"] < 2 and time.monotonic() < deadline:
-                time.sleep(0.01)
+            server.wait_for_pending(2, deadline)
         first.join(30)
         assert server.request("/translate", {"text": "Hi."})[0] == 200
         health = server.request("/health")[1]

@@ -1,15 +1,16 @@
 """nmt.cli.quiet: the C++ log lines of TensorFlow and SentencePiece stay off stderr unless asked."""
 
-import io
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 from nmt.cli import build_parser
-from nmt.cli.quiet import NATIVE_LOG_LINE, forward_unless_native_log
+from nmt.cli.quiet import NATIVE_LOG_LINE, NativeLogFilter
 
 # What TensorFlow 2.21 and tensorflow-text wrote at the start of `nmt translate` on a
 # CPU, and the formats of other absl builds and of TensorFlow's older logger.
@@ -40,11 +41,21 @@ def test_native_log_lines_are_told_from_everything_else():
     assert not any(NATIVE_LOG_LINE.match(line.encode()) for line in KEPT)
 
 
-def test_filter_keeps_the_other_lines_in_order_with_an_unfinished_last_one():
+@pytest.mark.parametrize("chunk", [1, 7, 1 << 16])
+def test_filter_keeps_the_other_lines_in_order_with_an_unfinished_last_one(chunk):
     mixed = [line for pair in zip(NATIVE[: len(KEPT)], KEPT, strict=True) for line in pair]
-    sink = io.BytesIO()
-    forward_unless_native_log(io.BytesIO("\n".join(mixed).encode()), sink)
-    assert sink.getvalue().decode() == "\n".join(KEPT)
+    stream, lines = "\n".join(mixed).encode(), NativeLogFilter()
+    kept = b"".join(lines.feed(stream[i : i + chunk]) for i in range(0, len(stream), chunk))
+    assert (kept + lines.cut()).decode() == "\n".join(KEPT)
+
+
+def test_a_line_shown_unfinished_keeps_its_judgement_when_it_goes_on():
+    """When nmt exits, its unfinished last line is shown; a child may finish it later."""
+    lines = NativeLogFilter()
+    assert lines.feed(b"nmt's last") + lines.cut() == b"nmt's last"
+    assert lines.feed(f" words\n{NATIVE[1]}\nchild\n".encode()) == b" words\nchild\n"
+    assert lines.feed(NATIVE[1].encode()) + lines.cut() == b""
+    assert lines.feed(b" and more\nchild\n") + lines.cut() == b"child\n"
 
 
 @pytest.mark.parametrize(
@@ -112,6 +123,52 @@ def test_a_sigterm_to_the_process_group_leaves_the_filter_to_forward_the_last_li
         process.kill()
     assert process.returncode == 0
     assert stderr.splitlines() == [KEPT[4]]
+
+
+@pytest.mark.slow
+def test_exit_shows_nmts_last_lines_without_waiting_for_children_that_hold_stderr(tmp_path):
+    """A process nmt starts inherits descriptor 2, the filter's pipe, which then ends only
+    when that child does: nmt's exit shows what nmt wrote, unfinished last line included,
+    and returns; the child's later lines are still shown, less its C++ log lines."""
+    child = (
+        "import os, time; time.sleep(2); "
+        f"os.write(2, {(chr(10) + NATIVE[1] + chr(10) + 'child' + chr(10)).encode()!r}); "
+        "time.sleep(20)"
+    )
+    code = (
+        "import os, subprocess, sys; from nmt.cli.quiet import silence_native_logs; "
+        f"silence_native_logs(); child = subprocess.Popen([sys.executable, '-c', {child!r}]); "
+        "print(child.pid, flush=True); "
+        f"os.write(2, {('nmt' + chr(10) + NATIVE[2] + chr(10) + 'last words').encode()!r})"
+    )
+    environ = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    captured = tmp_path / "stderr"
+    child_pid = None
+    with captured.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=stderr,
+            text=True, env=environ,
+        )  # fmt: skip
+    try:
+        child_pid = int(process.stdout.readline())
+        started = time.monotonic()
+        assert process.wait(timeout=30) == 0
+        exited = time.monotonic() - started
+        at_exit = captured.read_text()
+        deadline = time.monotonic() + 15
+        while "child" not in captured.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        later = captured.read_text()
+    finally:
+        process.kill()
+        process.stdout.close()
+        if child_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child_pid, signal.SIGKILL)
+    # Waiting for the child's end meant 5 s, its first line coming 2 s in: a hang check.
+    assert exited < 3, at_exit
+    assert at_exit == "nmt\nlast words"
+    assert later == "nmt\nlast words\nchild\n"
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from nmt.errors import NmtError
 from nmt.viz.fonts import label_font
+from nmt.viz.links import source_label_positions, uncovered_words, word_coverage
 from nmt.viz.pieces import checked_weights, merge_pieces
 
 _INCHES_PER_CELL = 0.3
@@ -25,6 +26,7 @@ _MAX_INCHES = 24.0
 _MIN_INCHES = 4.0
 
 _SAVE_FORMATS = (".png", ".svg", ".pdf")
+_FLAG_COLOUR = "tab:red"
 
 
 def _figure_size(src_tokens: list[str], tgt_tokens: list[str], title: str | None):
@@ -41,7 +43,12 @@ def _figure_size(src_tokens: list[str], tgt_tokens: list[str], title: str | None
 
 
 def alignment_figure(
-    weights, src_tokens: list[str], tgt_tokens: list[str], *, title: str | None = None
+    weights,
+    src_tokens: list[str],
+    tgt_tokens: list[str],
+    *,
+    title: str | None = None,
+    flagged=(),
 ) -> Figure:
     """A heat map of how much each target token attended to each source token.
 
@@ -52,14 +59,23 @@ def alignment_figure(
         tgt_tokens: the ``t`` target tokens including the end token (e.g. ``</s>``),
             shown along y.
         title: optional text above the plot, e.g. ``f"{source}\\n→ {translation}"``.
+        flagged: positions in ``src_tokens`` to mark in red with a note under the axis,
+            e.g. the words ``nmt.viz.links.uncovered_words`` finds (map them with
+            ``source_label_positions``); nothing is marked when empty.
 
     Returns:
         A ``Figure`` with an Agg canvas attached; save it with ``save_figures``.
 
     Raises:
-        NmtError: if ``weights`` is not ``(len(tgt_tokens), len(src_tokens))``.
+        NmtError: if ``weights`` is not ``(len(tgt_tokens), len(src_tokens))`` or a
+            flagged position is not one of the source tokens'.
     """
     weights = checked_weights(weights, src_tokens, tgt_tokens, "alignment_figure")
+    flagged = sorted(set(flagged))
+    if any(not 0 <= i < len(src_tokens) for i in flagged):
+        raise NmtError(
+            f"alignment_figure: flagged positions {flagged} must lie in 0..{len(src_tokens) - 1}"
+        )
     font = label_font()
     figure = Figure(figsize=_figure_size(src_tokens, tgt_tokens, title), layout="tight")
     FigureCanvasAgg(figure)
@@ -74,6 +90,12 @@ def alignment_figure(
     axes.set_yticks(range(len(tgt_tokens)))
     axes.set_yticklabels(tgt_tokens, fontproperties=font)
     axes.set_xlabel("source")
+    if flagged:  # a possible omission: red, bold, and said in words for colour-blind readers
+        for i in flagged:
+            label = axes.get_xticklabels()[i]
+            label.set_color(_FLAG_COLOUR)
+            label.set_fontweight("bold")
+        axes.set_xlabel("source (red: little attention, possibly left untranslated)")
     axes.set_ylabel("target")
     if title:
         axes.set_title(title, fontproperties=font, wrap=True)
@@ -129,7 +151,9 @@ def save_figures(figures: list[Figure], path) -> list[Path]:
     return targets
 
 
-def translation_figure(translation, *, hypothesis: int = 0, words: bool = False) -> Figure:
+def translation_figure(
+    translation, *, hypothesis: int = 0, words: bool = False, flag_uncovered: bool = False
+) -> Figure:
     """The alignment figure of one translation, titled with its source and output.
 
     Args:
@@ -138,6 +162,8 @@ def translation_figure(translation, *, hypothesis: int = 0, words: bool = False)
             and ``attention``).
         hypothesis: which n-best hypothesis to show (0: the best).
         words: merge SentencePiece pieces into words first (see ``merge_pieces``).
+        flag_uncovered: mark the source words ``nmt.viz.links.uncovered_words`` flags
+            (all their pieces when ``words`` is false).
 
     Raises:
         NmtError: if ``hypothesis`` is not one of the translation's hypotheses.
@@ -150,11 +176,15 @@ def translation_figure(translation, *, hypothesis: int = 0, words: bool = False)
         )
     chosen = translation.hypotheses[hypothesis]
     weights, src, tgt = chosen.attention, translation.src_tokens, chosen.tgt_tokens
+    flagged = []
+    if flag_uncovered:
+        uncovered = uncovered_words(word_coverage(weights, src, tgt))
+        flagged = source_label_positions(src, uncovered, words=words)
     if words:
         weights, src, tgt = merge_pieces(weights, src, tgt)
     rank = f" (hypothesis {hypothesis + 1})" if hypothesis else ""
     title = f"{_printable(translation.source)}\n→ {_printable(chosen.text)}{rank}"
-    return alignment_figure(weights, src, tgt, title=title)
+    return alignment_figure(weights, src, tgt, title=title, flagged=flagged)
 
 
 def _printable(text: str) -> str:

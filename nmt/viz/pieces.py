@@ -51,8 +51,12 @@ def checked_weights(weights, src_tokens: list[str], tgt_tokens: list[str], what:
     return weights
 
 
-def _words(pieces: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Word index of every piece, and each word's text (see ``merge_pieces``)."""
+def piece_words(pieces: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Word index of every piece, and each word's text.
+
+    The segmentation ``merge_pieces`` uses (its docstring gives the rules), public so that
+    ``nmt.viz.links`` numbers words exactly as the plots do.
+    """
     index = []
     words: list[list[str]] = []  # each word's pieces
     special = []  # whether each word is a special token
@@ -115,8 +119,8 @@ def merge_pieces(
         NmtError: if ``weights`` is not ``(len(tgt_pieces), len(src_pieces))``.
     """
     weights = checked_weights(weights, src_pieces, tgt_pieces, "merge_pieces")
-    src_index, src_words = _words(src_pieces)
-    tgt_index, tgt_words = _words(tgt_pieces)
+    src_index, src_words = piece_words(src_pieces)
+    tgt_index, tgt_words = piece_words(tgt_pieces)
     columns = np.zeros((weights.shape[0], len(src_words)))
     np.add.at(columns.T, src_index, weights.T)  # sum the columns of each source word
     rows = np.zeros((len(tgt_words), len(src_words)))

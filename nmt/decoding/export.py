@@ -13,7 +13,11 @@ only::
     out = model.translate_beam(tf.constant(["Thank you."]), 5, 3, 0.6)
     out["translation"]  # (b, n) strings, best first; see Translator._outputs for the rest
 
-The same functions are the ``greedy`` and ``beam`` signatures, and
+``translate_greedy_prefix(text, prefix, alpha)`` and ``translate_beam_prefix(text,
+prefix, beam, n_best, alpha)`` continue given starts of the translations, and
+``translate_forced(text, target)`` scores given targets (forced decoding). The same
+functions are the ``greedy``, ``beam``, ``greedy_prefix``, ``beam_prefix`` and
+``forced`` signatures, and
 ``serving_default`` searches as the model's ``decode`` config says (beam size, n-best,
 length penalty, repetition guard).
 """
@@ -30,8 +34,9 @@ import tensorflow as tf
 
 from nmt import modeldir
 from nmt.config import CONFIG_FILE, Config
+from nmt.decoding.texts import translate_texts
 from nmt.decoding.translation import Translation
-from nmt.decoding.translator import TEXT_SPEC, Translator, translate_texts
+from nmt.decoding.translator import TEXT_SPEC, Translator
 from nmt.errors import NmtError
 from nmt.model.seq2seq import weight_map
 
@@ -51,6 +56,9 @@ class _Serving(tf.Module):
         self.model_variables = [v for m in translator.members for v in weight_map(m).values()]
         self.translate_greedy = translator.translate_greedy
         self.translate_beam = translator.translate_beam
+        self.translate_greedy_prefix = translator.translate_greedy_prefix
+        self.translate_beam_prefix = translator.translate_beam_prefix
+        self.translate_forced = translator.translate_forced
         decode = translator.config.decode
         alpha = tf.constant(decode.length_penalty, tf.float32)
         if decode.beam_size == 1:
@@ -74,6 +82,9 @@ def export_translator(translator: Translator, out: str | Path) -> Path:
         "serving_default": serving.serve.get_concrete_function(),
         "greedy": serving.translate_greedy.get_concrete_function(),
         "beam": serving.translate_beam.get_concrete_function(),
+        "greedy_prefix": serving.translate_greedy_prefix.get_concrete_function(),
+        "beam_prefix": serving.translate_beam_prefix.get_concrete_function(),
+        "forced": serving.translate_forced.get_concrete_function(),
     }
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}."))
     old = out.parent / f"{tmp.name}.old"
@@ -118,6 +129,10 @@ class ExportedTranslator:
         self.config = config
         self.translate_greedy = self._loaded.translate_greedy
         self.translate_beam = self._loaded.translate_beam
+        # Exports made before prefix decoding lack these; translate_texts says so.
+        for name in ("translate_greedy_prefix", "translate_beam_prefix"):
+            if hasattr(self._loaded, name):
+                setattr(self, name, getattr(self._loaded, name))
 
     def translate(
         self,
@@ -126,8 +141,9 @@ class ExportedTranslator:
         n_best: int | None = None,
         length_penalty: float | None = None,
         progress: Callable[[int], None] | None = None,
+        prefixes: list[str] | None = None,
     ) -> list[Translation]:
-        return translate_texts(self, texts, beam_size, n_best, length_penalty, progress)
+        return translate_texts(self, texts, beam_size, n_best, length_penalty, progress, prefixes)
 
 
 def load_translator(

@@ -12,22 +12,22 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from nmt import modeldir
 from nmt.config import Config
 from nmt.constants import PAD_ID
 from nmt.data.tokenizer import Tokenizer
+from nmt.decoding.beam import beam_search
 from nmt.decoding.ensemble import Ensemble, load_members
 from nmt.decoding.search import (
-    beam_search,
     greedy_search,
     length_penalty,
     max_lengths,
     output_lengths,
 )
-from nmt.decoding.translation import Hypothesis, Translation, unpack
+from nmt.decoding.texts import in_batches, translate_texts
+from nmt.decoding.translation import Translation
 from nmt.errors import NmtError
 from nmt.fast.loops import CpuLoops
 from nmt.model.loops import Loops
@@ -39,6 +39,8 @@ BEAM_SPECS = (
     tf.TensorSpec([], tf.int32, name="n_best"),
 )
 ALPHA_SPEC = tf.TensorSpec([], tf.float32, name="length_penalty")
+PREFIX_SPEC = tf.TensorSpec([None], tf.string, name="prefix")
+TARGET_SPEC = tf.TensorSpec([None], tf.string, name="target")
 
 
 class Translator(tf.Module):
@@ -101,17 +103,53 @@ class Translator(tf.Module):
     @tf.function(input_signature=[TEXT_SPEC, *BEAM_SPECS, ALPHA_SPEC])
     def translate_beam(self, text, beam_size, n_best, length_penalty):
         """``(b,)`` strings -> the dict of ``outputs``, with ``n = min(n_best, beam_size)``."""
-        tf.debugging.assert_positive(beam_size, "beam_size must be positive")
-        tf.debugging.assert_positive(n_best, "n_best must be positive")
-        tf.debugging.assert_less_equal(
-            beam_size, self.config.model.tgt_vocab_size, "beam_size exceeds the vocabulary"
-        )
+        self._check_beam(beam_size, n_best)
         src_ids, truncated = self._source_ids(text)
         ids, weights, log_probs = beam_search(
             self.model, src_ids, self._limits(src_ids), beam_size, n_best, length_penalty,
             self.loops, self._no_repeat,
         )  # fmt: skip
         return self._outputs(src_ids, truncated, ids, weights, log_probs, length_penalty)
+
+    @tf.function(input_signature=[TEXT_SPEC, PREFIX_SPEC, ALPHA_SPEC])
+    def translate_greedy_prefix(self, text, prefix, length_penalty):
+        """``translate_greedy`` whose outputs start with ``prefix`` (``(b,)`` strings)."""
+        src_ids, truncated = self._source_ids(text)
+        prefix_ids = self._target_ids(prefix, add_eos=False)
+        ids, weights, log_probs = greedy_search(
+            self.model, src_ids, self._limits(src_ids, prefix_ids), self.loops,
+            self._no_repeat, prefix_ids,
+        )  # fmt: skip
+        return self._outputs(
+            src_ids, truncated, ids[:, None], weights[:, None], log_probs[:, None], length_penalty
+        )
+
+    @tf.function(input_signature=[TEXT_SPEC, PREFIX_SPEC, *BEAM_SPECS, ALPHA_SPEC])
+    def translate_beam_prefix(self, text, prefix, beam_size, n_best, length_penalty):
+        """``translate_beam`` whose hypotheses all start with ``prefix`` (``(b,)`` strings)."""
+        self._check_beam(beam_size, n_best)
+        src_ids, truncated = self._source_ids(text)
+        prefix_ids = self._target_ids(prefix, add_eos=False)
+        ids, weights, log_probs = beam_search(
+            self.model, src_ids, self._limits(src_ids, prefix_ids), beam_size, n_best,
+            length_penalty, self.loops, self._no_repeat, prefix_ids,
+        )  # fmt: skip
+        return self._outputs(src_ids, truncated, ids, weights, log_probs, length_penalty)
+
+    @tf.function(input_signature=[TEXT_SPEC, TARGET_SPEC])
+    def translate_forced(self, text, target):
+        """Forced decoding: ``(b,)`` sources and the ``(b,)`` targets to score, as
+        ``outputs`` with ``n = 1`` whose translation is the target, scored (length
+        penalty 0) and with the attention that produced it."""
+        src_ids, truncated = self._source_ids(text)
+        target_ids = self._target_ids(target, add_eos=True)
+        ids, weights, log_probs = greedy_search(
+            self.model, src_ids, self._limits(src_ids, target_ids), self.loops, 0, target_ids
+        )
+        alpha = tf.constant(0.0)
+        return self._outputs(
+            src_ids, truncated, ids[:, None], weights[:, None], log_probs[:, None], alpha
+        )
 
     def translate(
         self,
@@ -120,12 +158,39 @@ class Translator(tf.Module):
         n_best: int | None = None,
         length_penalty: float | None = None,
         progress: Callable[[int], None] | None = None,
+        prefixes: list[str] | None = None,
     ) -> list[Translation]:
         """Translate sentences; options default to the model's ``decode`` config.
 
         ``progress`` is called with the number of sentences done after each batch.
+        ``prefixes``, one per text ("" for none), are the starts the translations
+        must have: the model continues them (interactive translation).
         """
-        return translate_texts(self, texts, beam_size, n_best, length_penalty, progress)
+        return translate_texts(self, texts, beam_size, n_best, length_penalty, progress, prefixes)
+
+    def force(self, texts: list[str], targets: list[str]) -> list[Translation]:
+        """Each target as the translation of its text: its log-probability under the
+        model and the attention that produced it, as in training (teacher forcing)."""
+        if len(targets) != len(texts):
+            raise NmtError(f"{len(texts)} sources but {len(targets)} targets to force")
+        return in_batches(
+            texts,
+            lambda chunk: self.translate_forced(
+                tf.constant([texts[i] for i in chunk]), tf.constant([targets[i] for i in chunk])
+            ),
+            max(1, self.config.data.batch_size),
+        )
+
+    def _check_beam(self, beam_size, n_best):
+        tf.debugging.assert_positive(beam_size, "beam_size must be positive")
+        tf.debugging.assert_positive(n_best, "n_best must be positive")
+        tf.debugging.assert_less_equal(
+            beam_size, self.config.model.tgt_vocab_size, "beam_size exceeds the vocabulary"
+        )
+
+    def _target_ids(self, text, add_eos: bool):
+        """``(b,)`` strings -> ``(b, p)`` target ids, 0-padded, for ``forced_tokens``."""
+        return self.tgt_tok.tokenize(text, add_eos=add_eos).to_tensor(default_value=PAD_ID)
 
     def _source_ids(self, text):
         ids = self.src_tok.tokenize(text)
@@ -139,8 +204,14 @@ class Translator(tf.Module):
         # A Python int read when the search is traced: exports keep the model's setting.
         return self.config.decode.no_repeat_ngram
 
-    def _limits(self, src_ids):
-        return max_lengths(src_ids, self.config.decode.max_len_a, self.config.decode.max_len_b)
+    def _limits(self, src_ids, forced=None):
+        decode = self.config.decode
+        limits = max_lengths(src_ids, decode.max_len_a, decode.max_len_b)
+        if forced is None:
+            return limits
+        # A forced start longer than the source's limit still gets max_len_b more tokens.
+        forced_length = tf.reduce_sum(tf.cast(forced != PAD_ID, tf.int32), axis=1)
+        return tf.maximum(limits, forced_length + decode.max_len_b)
 
     def _outputs(self, src_ids, truncated, ids, weights, log_probs, alpha):
         """What both searches return, ``n`` hypotheses per sentence, best first:
@@ -174,72 +245,3 @@ def _pieces(tokenizer: Tokenizer, ids, lengths):
     """Ids -> their pieces, "" from ``lengths`` on."""
     real = tf.sequence_mask(lengths, tf.shape(ids)[-1])
     return tf.where(real, tokenizer.id_to_piece(ids), "")
-
-
-def translate_texts(
-    functions,
-    texts: list[str],
-    beam_size: int | None = None,
-    n_best: int | None = None,
-    length_penalty: float | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> list[Translation]:
-    """Translate with anything that has ``config``, ``translate_greedy`` and ``translate_beam``.
-
-    Sentences go in batches of similar length; blank input gives blank output.
-    Beam size 1 takes the greedy path, which finds the same hypothesis faster.
-    ``progress``, if given, is called with the number of sentences each batch
-    finished (blank ones first), e.g. a progress bar's ``update``.
-    """
-    config = functions.config
-    decode = config.decode
-    beam_size = decode.beam_size if beam_size is None else beam_size
-    n_best = decode.n_best if n_best is None else n_best
-    alpha = decode.length_penalty if length_penalty is None else length_penalty
-    check_decoding(beam_size, n_best, alpha, config.model.tgt_vocab_size)
-    if beam_size == 1:
-        run = lambda batch: functions.translate_greedy(batch, alpha)  # noqa: E731
-    else:
-        run = lambda batch: functions.translate_beam(batch, beam_size, n_best, alpha)  # noqa: E731
-    return _in_batches(texts, run, max(1, config.data.batch_size), progress or _ignore)
-
-
-def check_decoding(beam_size: int, n_best: int, length_penalty: float, vocab_size: int) -> None:
-    """Raise ``NmtError`` for decoding options the search cannot honour."""
-    if beam_size < 1 or n_best < 1:
-        raise NmtError(f"beam size and n-best must be positive, got {beam_size} and {n_best}")
-    if n_best > beam_size:
-        raise NmtError(f"n-best ({n_best}) cannot exceed the beam size ({beam_size})")
-    if beam_size > vocab_size:
-        raise NmtError(f"beam size {beam_size} exceeds the target vocabulary ({vocab_size})")
-    if length_penalty < 0:
-        raise NmtError(f"length penalty must be >= 0, got {length_penalty}")
-
-
-def _ignore(done: int) -> None:
-    pass
-
-
-def _in_batches(
-    texts: list[str],
-    run: Callable[[tf.Tensor], dict],
-    batch_size: int,
-    progress: Callable[[int], None],
-) -> list[Translation]:
-    results: list[Translation | None] = [None] * len(texts)
-    todo = [i for i, t in enumerate(texts) if t.strip()]
-    blank = Hypothesis("", [], np.zeros((0, 0), np.float32), 0.0, 0.0)
-    for i in set(range(len(texts))) - set(todo):
-        results[i] = Translation(texts[i], [], [blank])
-    if len(todo) < len(texts):
-        progress(len(texts) - len(todo))
-    todo.sort(key=lambda i: len(texts[i]))
-    for start in range(0, len(todo), batch_size):
-        chunk = todo[start : start + batch_size]
-        out = {
-            key: value.numpy() for key, value in run(tf.constant([texts[i] for i in chunk])).items()
-        }
-        for row, i in enumerate(chunk):
-            results[i] = unpack(texts[i], out, row)
-        progress(len(chunk))
-    return results

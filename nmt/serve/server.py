@@ -73,7 +73,7 @@ def serve(
     import uvicorn
 
     from nmt.decoding.export import load_translator
-    from nmt.decoding.translator import check_decoding
+    from nmt.decoding.texts import check_decoding
     from nmt.serve.app import create_app
 
     start = time.monotonic()

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nmt.decoding.search import beam_search, greedy_search, length_penalty
+from nmt.decoding.beam import beam_search
+from nmt.decoding.search import greedy_search, length_penalty
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 SRC_LENGTHS = [6, 3, 5, 2, 7, 4]

@@ -11,8 +11,9 @@ import pytest
 import tensorflow as tf
 from conftest import with_eos_bias
 
+from nmt.decoding.beam import beam_search
 from nmt.decoding.ensemble import Ensemble
-from nmt.decoding.search import beam_search, greedy_search
+from nmt.decoding.search import greedy_search
 
 PAD, BOS, EOS = 0, 2, 3
 SRC_LENGTHS = [6, 3, 5, 2, 7]

@@ -14,6 +14,7 @@ import tensorflow as tf
 from nmt.cli import main
 from nmt.decoding.export import ExportedTranslator, export_model, is_current, load_translator
 from nmt.decoding.translator import Translator
+from nmt.errors import NmtError
 from nmt.modeldir import EXPORT_DIR
 
 SENTENCES = [
@@ -169,3 +170,29 @@ def test_serving_default_searches_as_the_model_config_says(tiny_model_dir, tmp_p
     translator = Translator.load(model_dir)  # kept: its tf.functions hold it weakly
     expected = translator.translate_beam(texts, 3, 2, 1.5)
     assert_same_outputs(plain(served(text=texts)), plain(expected))
+
+
+def test_the_export_continues_prefixes_and_forces_as_the_translator_does(model_dir, translator):
+    exported = ExportedTranslator(model_dir / EXPORT_DIR, translator.config)
+    texts = [*SENTENCES, "Machine Learning"]
+    prefixes = ["인공", "", "역은 어", "감사", "좋은"][: len(texts)]
+    prefixes += [""] * (len(texts) - len(prefixes))
+    for k, n, alpha in SEARCHES:
+        got = exported.translate(texts, k, n, alpha, prefixes=prefixes)
+        expected = translator.translate(texts, k, n, alpha, prefixes=prefixes)
+        for a, b in zip(got, expected, strict=True):
+            assert json.dumps(a.to_json()) == json.dumps(b.to_json())
+    loaded = tf.saved_model.load(str(model_dir / EXPORT_DIR))
+    targets = tf.constant(["인공 지능"] * len(texts))
+    assert_same_outputs(
+        plain(loaded.translate_forced(tf.constant(texts), targets)),
+        plain(translator.translate_forced(tf.constant(texts), targets)),
+    )
+
+
+def test_an_export_from_before_prefixes_says_to_export_again(model_dir, translator):
+    exported = ExportedTranslator(model_dir / EXPORT_DIR, translator.config)
+    del exported.translate_greedy_prefix, exported.translate_beam_prefix
+    assert exported.translate(["Thank you."], prefixes=[""])[0].text
+    with pytest.raises(NmtError, match="before prefix decoding: run nmt export again"):
+        exported.translate(["Thank you."], prefixes=["감사"])

@@ -7,8 +7,9 @@ from conftest import with_eos_bias
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nmt.decoding.beam import beam_search
 from nmt.decoding.repeats import repeat_mask
-from nmt.decoding.search import beam_search, greedy_search
+from nmt.decoding.search import greedy_search
 
 PAD, BOS, EOS = 0, 2, 3
 

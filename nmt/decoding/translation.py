@@ -42,6 +42,7 @@ class Translation:
     src_tokens: list[str]
     hypotheses: list[Hypothesis]
     truncated: bool = False
+    prefix_length: int = 0  # target tokens a given prefix forced, at the start of each
 
     @property
     def best(self) -> Hypothesis:
@@ -71,6 +72,8 @@ class Translation:
         """The best hypothesis's fields, plus ``nbest`` (all of them) when there are several."""
         out = {"source": self.source, **self.best.to_json(), "src_tokens": self.src_tokens}
         out["truncated"] = self.truncated
+        if self.prefix_length:
+            out["prefix_length"] = self.prefix_length
         if len(self.hypotheses) > 1:
             out["nbest"] = [h.to_json() for h in self.hypotheses]
         return out
@@ -97,6 +100,7 @@ def unpack(source: str, out: dict, row: int) -> Translation:
         src_tokens=_strings(out["src_tokens"][row, :src_length]),
         hypotheses=hypotheses,
         truncated=bool(out["truncated"][row]),
+        prefix_length=int(out["prefix_length"][row]) if "prefix_length" in out else 0,
     )
 
 

@@ -113,16 +113,18 @@ class Translator(tf.Module):
 
     @tf.function(input_signature=[TEXT_SPEC, PREFIX_SPEC, ALPHA_SPEC])
     def translate_greedy_prefix(self, text, prefix, length_penalty):
-        """``translate_greedy`` whose outputs start with ``prefix`` (``(b,)`` strings)."""
+        """``translate_greedy`` whose outputs start with ``prefix`` (``(b,)`` strings);
+        ``prefix_length`` (b,) says how many of the output tokens it forced."""
         src_ids, truncated = self._source_ids(text)
         prefix_ids = self._target_ids(prefix, add_eos=False)
         ids, weights, log_probs = greedy_search(
             self.model, src_ids, self._limits(src_ids, prefix_ids), self.loops,
             self._no_repeat, prefix_ids,
         )  # fmt: skip
-        return self._outputs(
+        out = self._outputs(
             src_ids, truncated, ids[:, None], weights[:, None], log_probs[:, None], length_penalty
         )
+        return {**out, "prefix_length": _lengths(prefix_ids)}
 
     @tf.function(input_signature=[TEXT_SPEC, PREFIX_SPEC, *BEAM_SPECS, ALPHA_SPEC])
     def translate_beam_prefix(self, text, prefix, beam_size, n_best, length_penalty):
@@ -134,7 +136,8 @@ class Translator(tf.Module):
             self.model, src_ids, self._limits(src_ids, prefix_ids), beam_size, n_best,
             length_penalty, self.loops, self._no_repeat, prefix_ids,
         )  # fmt: skip
-        return self._outputs(src_ids, truncated, ids, weights, log_probs, length_penalty)
+        out = self._outputs(src_ids, truncated, ids, weights, log_probs, length_penalty)
+        return {**out, "prefix_length": _lengths(prefix_ids)}
 
     @tf.function(input_signature=[TEXT_SPEC, TARGET_SPEC])
     def translate_forced(self, text, target):
@@ -210,8 +213,7 @@ class Translator(tf.Module):
         if forced is None:
             return limits
         # A forced start longer than the source's limit still gets max_len_b more tokens.
-        forced_length = tf.reduce_sum(tf.cast(forced != PAD_ID, tf.int32), axis=1)
-        return tf.maximum(limits, forced_length + decode.max_len_b)
+        return tf.maximum(limits, _lengths(forced) + decode.max_len_b)
 
     def _outputs(self, src_ids, truncated, ids, weights, log_probs, alpha):
         """What both searches return, ``n`` hypotheses per sentence, best first:
@@ -245,3 +247,8 @@ def _pieces(tokenizer: Tokenizer, ids, lengths):
     """Ids -> their pieces, "" from ``lengths`` on."""
     real = tf.sequence_mask(lengths, tf.shape(ids)[-1])
     return tf.where(real, tokenizer.id_to_piece(ids), "")
+
+
+def _lengths(ids):
+    """``(b, t)`` 0-padded ids -> ``(b,)`` int32 lengths."""
+    return tf.reduce_sum(tf.cast(ids != PAD_ID, tf.int32), axis=1)

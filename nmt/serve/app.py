@@ -38,6 +38,7 @@ from nmt.serve.schema import (
     check_attention_work,
     check_texts,
     onmt_json,
+    request_prefixes,
     request_texts,
     search_options,
     translation_json,
@@ -91,8 +92,8 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
     app.add_middleware(BodyLimit, max_bytes=settings.max_body)
     _add_error_handlers(app)
 
-    async def decode(texts: list[str], beam: int, n_best: int, http: Request):
-        job = asyncio.ensure_future(batcher.translate(texts, beam, n_best))
+    async def decode(texts: list[str], beam: int, n_best: int, http: Request, prefixes=None):
+        job = asyncio.ensure_future(batcher.translate(texts, beam, n_best, prefixes))
         # A client that closes its connection no longer wants the translation: its
         # sentences leave the queue instead of taking the search's time.
         gone = asyncio.ensure_future(_client_gone(http))
@@ -118,16 +119,22 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
 
     @app.post("/translate", response_model=TranslateResponse, responses=_ERRORS)
     async def translate(request: TranslateRequest, http: Request):
-        """Translates ``text`` or ``texts``; tokens, scores and, when asked, attention."""
+        """Translates ``text`` or ``texts`` (continuing ``prefix`` if given); tokens, scores,
+        source coverage and, when asked, attention and word alignments."""
         texts = request_texts(request, settings)
+        prefixes = request_prefixes(request, texts, settings)
         vocab = config.model.tgt_vocab_size
         beam, n_best = search_options(request.beam, request.n_best, settings, vocab)
         if request.attention:
             check_attention_work(texts, n_best, config, settings)
-        results = await decode(texts, beam, n_best, http)
+        results = await decode(texts, beam, n_best, http, prefixes)
+        options = request.attention, request.words, request.alignments
 
         def body() -> bytes:
-            translations = [translation_json(r, request.attention, request.words) for r in results]
+            translations = [
+                translation_json(r, *options, prefixes[i] if prefixes else "")
+                for i, r in enumerate(results)
+            ]
             out = {"translations": translations, "beam": beam, "n_best": n_best}
             return _json({**out, "words": request.words})
 
@@ -212,8 +219,8 @@ def _json(content) -> bytes:
     return text.encode("utf-8")
 
 
-def _translate(translator, length_penalty: float, texts: list[str], beam: int, n_best: int):
-    return translator.translate(texts, beam, n_best, length_penalty)
+def _translate(translator, length_penalty: float, texts, beam: int, n_best: int, prefixes):
+    return translator.translate(texts, beam, n_best, length_penalty, prefixes=prefixes)
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from nmt.decoding.translation import Translation
 
-# (texts, beam, n_best) -> one Translation per text.
-TranslateFn = Callable[[list[str], int, int], list[Translation]]
+# (texts, beam, n_best, prefixes or None) -> one Translation per text.
+TranslateFn = Callable[[list[str], int, int, list[str] | None], list[Translation]]
 
 
 class Busy(Exception):
@@ -36,6 +36,7 @@ class _Job:
     texts: list[str]
     key: tuple[int, int]  # (beam, n_best): only jobs with equal keys share a batch
     future: asyncio.Future
+    prefixes: list[str]  # one per text, "" for none
 
 
 @dataclass
@@ -52,7 +53,8 @@ class Batcher:
     """Gathers ``translate`` calls into batches and runs them in a worker thread.
 
     Args:
-        translate: Decodes one batch (``Translator.translate`` with beam and n-best).
+        translate: Decodes one batch: ``(texts, beam, n_best, prefixes)``, prefixes
+            ``None`` when no text of the batch has one.
         max_batch: Sentences per batch at most; a single larger request runs alone.
         window: Seconds the first request of a batch waits for more.
         max_pending: Sentences waiting at most; past that ``translate`` raises ``Busy``.
@@ -107,8 +109,11 @@ class Batcher:
         """Sentences accepted and not yet answered."""
         return self._pending
 
-    async def translate(self, texts: list[str], beam: int, n_best: int) -> list[Translation]:
-        """Translates ``texts`` in some batch; raises ``Busy`` when the queue is full."""
+    async def translate(
+        self, texts: list[str], beam: int, n_best: int, prefixes: list[str] | None = None
+    ) -> list[Translation]:
+        """Translates ``texts`` (continuing ``prefixes``, one per text, if given) in some
+        batch; raises ``Busy`` when the queue is full."""
         waiting = self._pending + len(texts)
         wait = waiting / self.rate if self.rate else 0.0
         retry = max(1, math.ceil(self._pending / self.rate)) if self.rate else 1
@@ -124,7 +129,8 @@ class Batcher:
             )
         future = asyncio.get_running_loop().create_future()
         self._pending += len(texts)
-        self._queue.put_nowait(_Job(list(texts), (beam, n_best), future))
+        prefixes = list(prefixes) if prefixes is not None else [""] * len(texts)
+        self._queue.put_nowait(_Job(list(texts), (beam, n_best), future, prefixes))
         try:
             return await future
         finally:
@@ -176,12 +182,15 @@ class Batcher:
 
     async def _decode(self, batch: list[_Job]) -> None:
         texts = [text for job in batch for text in job.texts]
+        # Requests with and without prefixes share a batch: "" continues nothing.
+        prefixes = [prefix for job in batch for prefix in job.prefixes]
+        prefixes = prefixes if any(prefixes) else None
         beam, n_best = batch[0].key
         loop = asyncio.get_running_loop()
         start = loop.time()
         try:
             results = await loop.run_in_executor(
-                self._executor, self._translate, texts, beam, n_best
+                self._executor, self._translate, texts, beam, n_best, prefixes
             )
         except Exception as exc:
             if len(batch) > 1:

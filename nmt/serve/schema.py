@@ -14,9 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from nmt.decoding.translation import Hypothesis, Translation
 from nmt.serve.settings import Settings
-from nmt.viz.pieces import merge_pieces
-
-_EOS_WORD = "</s>"
+from nmt.viz.links import format_pharaoh, word_alignment, word_links
+from nmt.viz.pieces import merge_pieces, piece_words
 
 
 class RequestError(Exception):
@@ -36,8 +35,16 @@ class TranslateRequest(BaseModel):
     texts: list[StrictStr] | None = Field(None, description="several sentences")
     beam: StrictInt | None = Field(None, description="beam size; 1 is greedy search")
     n_best: StrictInt | None = Field(None, description="hypotheses per sentence, <= beam")
+    prefix: StrictStr | list[StrictStr] | None = Field(
+        None,
+        description="the start every translation must have, which the model continues: "
+        'a string with text, a list of one per text ("" for none) with texts',
+    )
     attention: StrictBool = Field(False, description="include each hypothesis's attention")
     words: StrictBool = Field(False, description="merge subword pieces into words")
+    alignments: StrictBool = Field(
+        False, description='include Pharaoh word alignments ("src-tgt" word indices)'
+    )
 
 
 class OnmtItem(BaseModel):
@@ -57,12 +64,27 @@ class HypothesisOut(BaseModel):
     attention: list[list[float]] | None = Field(
         None, description="(target tokens) x (source tokens); each row sums to 1"
     )
+    coverage: list[float] = Field(
+        description="attention each source word (src_words) received over the translation"
+    )
+    uncovered: list[int] = Field(
+        description="src_words far below the others in coverage: possibly left untranslated"
+    )
+    alignment: str | None = Field(
+        None, description='with alignments: Pharaoh "src-tgt" links of src_words to tgt_words'
+    )
+    tgt_words: list[str] | None = Field(None, description="with alignments: the target words")
 
 
 class TranslationOut(BaseModel):
     source: str
     text: str = Field(description="the best hypothesis's text")
     src_tokens: list[str]
+    src_words: list[str] = Field(description="the source words, without </s>")
+    prefix: str = Field(description="the start every hypothesis was given")
+    prefix_tokens: int = Field(
+        description="how many of each hypothesis's first tgt_tokens the prefix forced"
+    )
     truncated: bool
     hypotheses: list[HypothesisOut]
 
@@ -146,16 +168,53 @@ def check_attention_work(texts: list[str], n_best: int, config, settings: Settin
         )
 
 
-def translation_json(result: Translation, attention: bool, words: bool) -> dict:
+def request_prefixes(request: TranslateRequest, texts: list[str], settings: Settings):
+    """The request's prefixes, one per text, or ``None``; raises ``RequestError``."""
+    prefix = request.prefix
+    if prefix is None:
+        return None
+    if isinstance(prefix, str) != (request.texts is None):
+        raise RequestError(
+            'give "prefix" as a string with "text", or as a list of strings (one per text, '
+            '"" for none) with "texts"'
+        )
+    prefixes = [prefix] if isinstance(prefix, str) else prefix
+    if len(prefixes) != len(texts):
+        raise RequestError(f"{len(texts)} texts but {len(prefixes)} prefixes; give one per text")
+    for i, one in enumerate(prefixes):
+        if len(one) > settings.max_chars:
+            raise RequestError(
+                f"prefix {i} has {len(one)} characters; at most {settings.max_chars} are allowed"
+            )
+    return prefixes
+
+
+def translation_json(
+    result: Translation, attention: bool, words: bool, alignments: bool = False, prefix: str = ""
+) -> dict:
     """One ``TranslationOut`` as a dict; tokens (and weights) over words when ``words``."""
     hypotheses = []
-    src_tokens = result.src_tokens
+    src_tokens, src_words = result.src_tokens, []
+    prefix_tokens = result.prefix_length
+    if words and prefix_tokens and result.tgt_tokens:
+        # Counted in words, the unit of tgt_tokens then; a word the prefix began counts.
+        prefix_tokens = len(set(piece_words(result.tgt_tokens)[0][:prefix_tokens].tolist()))
     for h in result.hypotheses:
         weights, src, tgt = h.attention, result.src_tokens, h.tgt_tokens
-        if words and src and tgt:
-            weights, src, tgt = merge_pieces(weights, src, tgt)
+        out = {"text": h.text, "score": h.score, "log_prob": h.log_prob}
+        out.update(coverage=[], uncovered=[])
+        if src and tgt:
+            found = word_alignment(weights, src, tgt)
+            src_words = found.src_words
+            out.update(coverage=found.to_json()["coverage"], uncovered=found.uncovered)
+            if alignments:
+                out.update(alignment=format_pharaoh(found.links), tgt_words=found.tgt_words)
+            if words:
+                weights, src, tgt = merge_pieces(weights, src, tgt)
+        elif alignments:
+            out.update(alignment="", tgt_words=[])
         src_tokens = src if src else src_tokens
-        out = {"text": h.text, "score": h.score, "log_prob": h.log_prob, "tgt_tokens": tgt}
+        out["tgt_tokens"] = tgt
         if attention:
             out["attention"] = np.round(np.asarray(weights, float), 5).tolist()
         hypotheses.append(out)
@@ -163,6 +222,9 @@ def translation_json(result: Translation, attention: bool, words: bool) -> dict:
         "source": result.source,
         "text": result.text,
         "src_tokens": src_tokens,
+        "src_words": src_words,
+        "prefix": prefix,
+        "prefix_tokens": prefix_tokens,
         "truncated": result.truncated,
         "hypotheses": hypotheses,
     }
@@ -192,13 +254,6 @@ def onmt_json(items: list[OnmtItem], results: list[Translation], n_best: int) ->
 
 
 def pharaoh(h: Hypothesis, src_tokens: list[str]) -> str:
-    """The hypothesis's word alignment as OpenNMT-py writes it: ``"src-tgt"`` pairs of
-    word indices, each target word paired with the source word it attended to most,
-    sorted by source then target index; ``</s>`` is left out on both sides."""
-    weights, src_words, tgt_words = merge_pieces(h.attention, src_tokens, h.tgt_tokens)
-    columns = [i for i, w in enumerate(src_words) if w != _EOS_WORD]
-    rows = [j for j, w in enumerate(tgt_words) if w != _EOS_WORD]
-    if not columns or not rows:
-        return ""
-    best = np.asarray(columns)[np.argmax(weights[np.ix_(rows, columns)], axis=1)]
-    return " ".join(f"{i}-{j}" for i, j in sorted(zip(best.tolist(), range(len(rows)))))
+    """The hypothesis's word alignment as OpenNMT-py writes it: each target word linked
+    to the source word it attended to most (no threshold), ``</s>`` left out."""
+    return format_pharaoh(word_links(h.attention, src_tokens, h.tgt_tokens, min_weight=0.0))

@@ -108,6 +108,12 @@ def test_blank_text_gives_a_blank_translation(client):
         ({"text": "a", "n_best": 0}, 422, "n_best"),
         ({"text": "a", "attention": "yes"}, 422, "attention"),
         ({"text": "a", "txt": "b"}, 422, "txt: Extra inputs are not permitted"),
+        ({"text": "a", "prefix": ["b"]}, 422, 'give "prefix" as a string with "text"'),
+        ({"texts": ["a"], "prefix": "b"}, 422, 'give "prefix" as a string with "text"'),
+        ({"texts": ["a", "b"], "prefix": ["c"]}, 422, "2 texts but 1 prefixes"),
+        ({"text": "a", "prefix": "x" * 51}, 422, "prefix 0 has 51 characters"),
+        ({"text": "a", "prefix": 3}, 422, "prefix"),
+        ({"text": "a", "alignments": 1}, 422, "alignments"),
         (["a"], 422, 'the body must be a JSON object such as {"text": "..."}'),
         (None, 422, "no JSON body"),
     ],
@@ -316,3 +322,61 @@ def test_a_request_for_too_many_attention_weights_is_refused_before_decoding(tra
         # Without attention, or with fewer hypotheses, the same texts are served.
         assert post(client, {**body, "attention": False}).status_code == 200
         assert post(client, {**body, "n_best": 1, "texts": texts[:1]}).status_code == 200
+
+
+@pytest.mark.parametrize("beam, n_best", [(1, 1), (4, 3)])
+def test_a_prefix_starts_every_hypothesis_as_the_translator_continues_it(
+    client, translator, beam, n_best
+):
+    texts, prefixes = ["Where is the station?", "Thank you."], ["역은 어디", ""]
+    body = {"texts": texts, "prefix": prefixes, "beam": beam, "n_best": n_best}
+    response = post(client, {**body, "attention": True})
+    assert response.status_code == 200, response.text
+    expected = translator.translate(texts, beam, n_best, prefixes=prefixes)
+    for out, want, prefix in zip(response.json()["translations"], expected, prefixes, strict=True):
+        assert out["prefix"] == prefix
+        forced = translator.tgt_tok.tokenize([prefix], add_eos=False).to_list()[0]
+        assert out["prefix_tokens"] == want.prefix_length == len(forced)
+        assert [h["text"] for h in out["hypotheses"]] == [h.text for h in want.hypotheses]
+        for h in out["hypotheses"]:
+            assert h["text"].startswith(prefix)
+            assert len(h["attention"]) == len(h["tgt_tokens"])
+    one = post(client, {"text": texts[0], "prefix": prefixes[0], "beam": beam, "n_best": n_best})
+    assert one.json()["translations"][0]["text"] == expected[0].text
+
+
+def test_prefix_tokens_count_words_when_the_tokens_are_words(client):
+    body = post(client, {"text": "Where is the station?", "prefix": "역은 어디", "words": True})
+    out = body.json()["translations"][0]
+    # "역은 어디" begins two words; the second may go on in the continuation.
+    assert out["prefix_tokens"] == 2
+    assert "".join(out["hypotheses"][0]["tgt_tokens"][:2]).startswith("역은어디")
+
+
+def test_alignments_and_coverage_are_read_from_the_attention(client, translator):
+    text = "Where is the station?"
+    body = post(client, {"text": text, "alignments": True, "beam": 2, "n_best": 2}).json()
+    [out] = body["translations"]
+    [expected] = translator.translate([text], 2, 2)
+    for h, want in zip(out["hypotheses"], expected.hypotheses, strict=True):
+        merged, src_words, tgt_words = merge_pieces(
+            want.attention, expected.src_tokens, want.tgt_tokens
+        )
+        # Independent of nmt.viz.links: </s> is the last word on both sides here.
+        assert out["src_words"] == src_words[:-1] and h["tgt_words"] == tgt_words[:-1]
+        real = merged[:-1, :-1]
+        links = [(int(real[j].argmax()), j) for j in range(len(real)) if real[j].max() >= 0.2]
+        assert h["alignment"] == " ".join(f"{i}-{j}" for i, j in sorted(links))
+        # Coverage: each source word's weight summed over the target pieces but </s>.
+        pieces = np.asarray(want.attention)[:-1]
+        word_of_piece, word = [], -1
+        for piece in expected.src_tokens:
+            word += piece.startswith("\u2581") or piece == "</s>" or word < 0
+            word_of_piece.append(word)
+        coverage = [
+            pieces[:, np.asarray(word_of_piece) == k].sum() for k in range(len(src_words) - 1)
+        ]
+        np.testing.assert_allclose(h["coverage"], coverage, atol=1e-4)
+        assert all(0 <= k < len(src_words) - 1 for k in h["uncovered"])
+    plain = post(client, {"text": text}).json()["translations"][0]["hypotheses"][0]
+    assert "alignment" not in plain and len(plain["coverage"]) == len(out["src_words"])

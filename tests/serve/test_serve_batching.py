@@ -21,15 +21,21 @@ class Recorder:
 
     def __init__(self, delay=0.0, gate=None):
         self.batches = []
+        self.prefixes = []
         self.delay = delay
         self.gate = gate
 
-    def __call__(self, texts, beam, n_best):
+    def __call__(self, texts, beam, n_best, prefixes=None):
         if self.gate is not None:
             self.gate.wait(5)
         time.sleep(self.delay)
         self.batches.append((list(texts), beam, n_best))
-        return [Translation(t, [], [Hypothesis(f"{t}/{beam}", [], None, 0.0, 0.0)]) for t in texts]
+        self.prefixes.append(prefixes)
+        prefixes = prefixes or [""] * len(texts)
+        return [
+            Translation(t, [], [Hypothesis(f"{p}{t}/{beam}", [], None, 0.0, 0.0)])
+            for t, p in zip(texts, prefixes, strict=True)
+        ]
 
 
 def run(batcher, coroutine_factory):
@@ -119,11 +125,11 @@ def test_a_full_queue_turns_requests_away():
 def test_a_failing_search_fails_its_requests_only():
     calls = []
 
-    def flaky(texts, beam, n_best):
+    def flaky(texts, beam, n_best, prefixes):
         calls.append(texts)
         if len(calls) == 1:
             raise RuntimeError("boom")
-        return Recorder()(texts, beam, n_best)
+        return Recorder()(texts, beam, n_best, prefixes)
 
     batcher = Batcher(flaky, max_batch=8, window=0.0, max_pending=100)
 
@@ -138,10 +144,10 @@ def test_a_failing_search_fails_its_requests_only():
 def test_a_poison_input_fails_its_own_request_only_not_its_batch():
     recorder = Recorder()
 
-    def poisoned(texts, beam, n_best):
+    def poisoned(texts, beam, n_best, prefixes):
         if "POISON" in texts:
             raise RuntimeError("the search failed")
-        return recorder(texts, beam, n_best)
+        return recorder(texts, beam, n_best, prefixes)
 
     batcher = Batcher(poisoned, max_batch=32, window=0.05, max_pending=100)
 
@@ -258,3 +264,29 @@ def test_a_translation_past_the_timeout_answers_503_and_the_server_goes_on(tiny_
         while app.state.batcher.stats.batches < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert client.post("/translate", json={"text": "Thank you."}).status_code == 200
+
+
+def test_requests_with_and_without_prefixes_share_a_batch_each_with_its_own():
+    recorder = Recorder()
+    batcher = Batcher(recorder, max_batch=32, window=0.05, max_pending=100)
+
+    async def requests():
+        jobs = [
+            batcher.translate(["a", "b"], 1, 1),
+            batcher.translate(["c"], 1, 1, ["P:"]),
+            batcher.translate(["d", "e"], 1, 1, ["", "Q:"]),
+        ]
+        return await asyncio.gather(*jobs)
+
+    results = run(batcher, requests)
+    assert [[r.text for r in result] for result in results] == [
+        ["a/1", "b/1"],
+        ["P:c/1"],
+        ["d/1", "Q:e/1"],
+    ]
+    assert recorder.batches == [(["a", "b", "c", "d", "e"], 1, 1)]
+    assert recorder.prefixes == [["", "", "P:", "", "Q:"]]
+    alone = Recorder()
+    plain = Batcher(alone, max_batch=32, window=0.0, max_pending=100)
+    run(plain, lambda: plain.translate(["a"], 1, 1, [""]))
+    assert alone.prefixes == [None]  # no prefix in the batch: the plain search

@@ -1,10 +1,13 @@
-"""Shared fixtures: a tiny random Seq2Seq and right-padded id batches."""
+"""Shared fixtures: a tiny random Seq2Seq, right-padded id batches, the CLI run in process."""
 
 # First: nmt sets TensorFlow's environment, which only counts before TensorFlow loads,
 # so the tests run the kernels users get.
 import nmt  # noqa: F401
 
 # isort: split
+import io
+from types import SimpleNamespace
+
 import keras
 import numpy as np
 import pytest
@@ -177,3 +180,29 @@ def exported_model_dir(tiny_model_dir, tmp_path_factory):
     shutil.copytree(tiny_model_dir, path)
     export_model(path)
     return path
+
+
+@pytest.fixture
+def run(capsys, monkeypatch):
+    """``run(*args, stdin=None)``: ``nmt ARGS`` through its entry point in this process."""
+
+    def call(*args, stdin=None):
+        if stdin is not None:
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        capsys.readouterr()
+        from nmt.cli import main
+
+        returncode = main([str(arg) for arg in args])
+        out, err = capsys.readouterr()
+        return SimpleNamespace(returncode=returncode, stdout=out, stderr=err)
+
+    return call
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("nmt: error:")]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]

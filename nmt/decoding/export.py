@@ -34,7 +34,7 @@ import tensorflow as tf
 
 from nmt import modeldir
 from nmt.config import CONFIG_FILE, Config
-from nmt.decoding.texts import translate_texts
+from nmt.decoding.texts import force_texts, translate_texts
 from nmt.decoding.translation import Translation
 from nmt.decoding.translator import TEXT_SPEC, Translator
 from nmt.errors import NmtError
@@ -129,8 +129,9 @@ class ExportedTranslator:
         self.config = config
         self.translate_greedy = self._loaded.translate_greedy
         self.translate_beam = self._loaded.translate_beam
-        # Exports made before prefix decoding lack these; translate_texts says so.
-        for name in ("translate_greedy_prefix", "translate_beam_prefix"):
+        # Exports made before prefix and forced decoding lack these; translate_texts and
+        # force_texts say so.
+        for name in ("translate_greedy_prefix", "translate_beam_prefix", "translate_forced"):
             if hasattr(self._loaded, name):
                 setattr(self, name, getattr(self._loaded, name))
 
@@ -144,6 +145,14 @@ class ExportedTranslator:
         prefixes: list[str] | None = None,
     ) -> list[Translation]:
         return translate_texts(self, texts, beam_size, n_best, length_penalty, progress, prefixes)
+
+    def force(
+        self,
+        texts: list[str],
+        targets: list[str],
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Translation]:
+        return force_texts(self, texts, targets, progress)
 
 
 def load_translator(

@@ -62,6 +62,29 @@ def translate_texts(
     return in_batches(texts, batches, max(1, config.data.batch_size), progress)
 
 
+def force_texts(
+    functions,
+    texts: list[str],
+    targets: list[str],
+    progress: Callable[[int], None] | None = None,
+) -> list[Translation]:
+    """Forced decoding with anything that has ``config`` and ``translate_forced``: each
+    target scored as the translation of its text, with the attention that produced it."""
+    if len(targets) != len(texts):
+        raise NmtError(f"{len(texts)} sources but {len(targets)} targets to force")
+    if not hasattr(functions, "translate_forced"):
+        raise NmtError(
+            "this export was made before forced decoding: run nmt export again, "
+            "or remove MODEL_DIR/export to decode with the trained model"
+        )
+
+    def run(chunk):
+        text = tf.constant([texts[i] for i in chunk])
+        return functions.translate_forced(text, tf.constant([targets[i] for i in chunk]))
+
+    return in_batches(texts, run, max(1, functions.config.data.batch_size), progress)
+
+
 def check_decoding(beam_size: int, n_best: int, length_penalty: float, vocab_size: int) -> None:
     """Raise ``NmtError`` for decoding options the search cannot honour."""
     if beam_size < 1 or n_best < 1:

@@ -26,9 +26,8 @@ from nmt.decoding.search import (
     max_lengths,
     output_lengths,
 )
-from nmt.decoding.texts import in_batches, translate_texts
+from nmt.decoding.texts import force_texts, translate_texts
 from nmt.decoding.translation import Translation
-from nmt.errors import NmtError
 from nmt.fast.loops import CpuLoops
 from nmt.model.loops import Loops
 from nmt.model.seq2seq import Seq2Seq
@@ -171,18 +170,15 @@ class Translator(tf.Module):
         """
         return translate_texts(self, texts, beam_size, n_best, length_penalty, progress, prefixes)
 
-    def force(self, texts: list[str], targets: list[str]) -> list[Translation]:
+    def force(
+        self,
+        texts: list[str],
+        targets: list[str],
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Translation]:
         """Each target as the translation of its text: its log-probability under the
         model and the attention that produced it, as in training (teacher forcing)."""
-        if len(targets) != len(texts):
-            raise NmtError(f"{len(texts)} sources but {len(targets)} targets to force")
-        return in_batches(
-            texts,
-            lambda chunk: self.translate_forced(
-                tf.constant([texts[i] for i in chunk]), tf.constant([targets[i] for i in chunk])
-            ),
-            max(1, self.config.data.batch_size),
-        )
+        return force_texts(self, texts, targets, progress)
 
     def _check_beam(self, beam_size, n_best):
         tf.debugging.assert_positive(beam_size, "beam_size must be positive")

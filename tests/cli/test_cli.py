@@ -5,16 +5,14 @@ spares each the start of a Python with TensorFlow: an exception escaping it, whi
 user would see as a traceback, fails the test.
 """
 
-import io
 import json
 import os
 import re
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
-from conftest import write_corpus_dir
+from conftest import assert_one_line_error, write_corpus_dir
 
 from nmt.cli import main
 from nmt.cli.quiet import NATIVE_LOG_LINE
@@ -44,30 +42,6 @@ def nmt(*args):
         [sys.executable, "-m", "nmt", *map(str, args)],
         capture_output=True, text=True, env=env, timeout=600,
     )  # fmt: skip
-
-
-@pytest.fixture
-def run(capsys, monkeypatch):
-    """``run(*args, stdin=None)``: ``nmt ARGS`` through its entry point in this process."""
-
-    def call(*args, stdin=None):
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        capsys.readouterr()
-        returncode = main([str(arg) for arg in args])
-        out, err = capsys.readouterr()
-        return SimpleNamespace(returncode=returncode, stdout=out, stderr=err)
-
-    return call
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("nmt: error:")]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture(scope="module")

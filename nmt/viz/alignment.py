@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from nmt.errors import NmtError
 from nmt.viz.fonts import label_font
-from nmt.viz.links import source_label_positions, uncovered_words, word_coverage
+from nmt.viz.links import source_label_positions, word_alignment
 from nmt.viz.pieces import checked_weights, merge_pieces
 
 _INCHES_PER_CELL = 0.3
@@ -60,7 +60,7 @@ def alignment_figure(
             shown along y.
         title: optional text above the plot, e.g. ``f"{source}\\n→ {translation}"``.
         flagged: positions in ``src_tokens`` to mark in red with a note under the axis,
-            e.g. the words ``nmt.viz.links.uncovered_words`` finds (map them with
+            e.g. the ``uncovered`` words of ``nmt.viz.links.word_alignment`` (map them with
             ``source_label_positions``); nothing is marked when empty.
 
     Returns:
@@ -162,7 +162,7 @@ def translation_figure(
             and ``attention``).
         hypothesis: which n-best hypothesis to show (0: the best).
         words: merge SentencePiece pieces into words first (see ``merge_pieces``).
-        flag_uncovered: mark the source words ``nmt.viz.links.uncovered_words`` flags
+        flag_uncovered: mark the ``uncovered`` source words of ``nmt.viz.links.word_alignment``
             (all their pieces when ``words`` is false).
 
     Raises:
@@ -178,7 +178,7 @@ def translation_figure(
     weights, src, tgt = chosen.attention, translation.src_tokens, chosen.tgt_tokens
     flagged = []
     if flag_uncovered:
-        uncovered = uncovered_words(word_coverage(weights, src, tgt))
+        uncovered = word_alignment(weights, src, tgt).uncovered
         flagged = source_label_positions(src, uncovered, words=words)
     if words:
         weights, src, tgt = merge_pieces(weights, src, tgt)

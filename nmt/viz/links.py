@@ -23,7 +23,7 @@ from nmt.viz.pieces import checked_weights, merge_pieces, piece_words
 
 END_TOKEN = "</s>"
 MIN_WEIGHT = 0.2  # a link needs this much of its target word's attention
-COVERAGE_RATIO = 0.25  # a source word below this fraction of the mean is flagged
+COVERAGE_RATIO = 1.0  # an unlinked source word below this fraction of the mean is flagged
 
 
 def _real_words(pieces: list[str]) -> tuple[np.ndarray, list[int], list[str]]:
@@ -143,21 +143,25 @@ def word_coverage(weights, src_pieces: list[str], tgt_pieces: list[str]) -> np.n
     return np.bincount(index, weights=per_piece, minlength=len(words))[real]
 
 
-def uncovered_words(coverage, *, ratio: float = COVERAGE_RATIO) -> list[int]:
-    """Source words whose coverage is below ``ratio`` times the mean coverage.
+def uncovered_words(coverage, links, *, ratio: float = COVERAGE_RATIO) -> list[int]:
+    """Source words that no link reaches and whose coverage is below ``ratio`` times the
+    mean: the words the translation may have left out.
 
-    The mean over real source words is the attention they shared divided by their count,
-    i.e. about target length / source length: comparing with it keeps the rule
-    independent of sentence length, and unlike the median it still flags the missing
-    half of a translation that stopped half-way. With ``ratio <= 1`` not every word can
-    be below the mean, so something is always left unflagged: a one-word source is never
-    flagged, and of two words one is flagged only if it received less than
-    ``ratio / (2 - ratio)`` of the other's attention (1/7 at the default). With no target
-    words (all coverage 0) nothing is flagged.
+    Unlinked: no target word attended to the word more than to any other real word (with
+    at least ``min_weight``). That is the sign that counts, since a word that was
+    translated is what some target word looked at most while it was written; summed
+    attention alone does not separate it (a model attends a little everywhere, and a
+    word made of many pieces collects more). Below the mean as well: so that attention
+    spread evenly, where nothing stands out, flags nothing, and a word that the others
+    outshone but which still got its share is left alone. The mean over real source
+    words is about target length / source length, so the rule does not depend on
+    sentence length. A translation that stopped half-way flags the untranslated rest.
 
     Args:
         coverage: per real source word, from ``word_coverage``.
-        ratio: the fraction of the mean below which a word is flagged, in (0, 1].
+        links: the ``(src_word, tgt_word)`` links of ``word_links``.
+        ratio: the fraction of the mean coverage below which an unlinked word is
+            flagged, in (0, 1].
 
     Returns:
         The flagged word indices, ascending.
@@ -166,7 +170,10 @@ def uncovered_words(coverage, *, ratio: float = COVERAGE_RATIO) -> list[int]:
     coverage = np.asarray(coverage, dtype=float)
     if coverage.size == 0:
         return []
-    return [int(i) for i in np.flatnonzero(coverage < ratio * coverage.mean())]
+    linked = {src for src, _ in links}
+    # Equal coverage is not below the mean, whatever the rounding of the mean says.
+    below = coverage < ratio * coverage.mean() - 1e-9
+    return [int(i) for i in np.flatnonzero(below) if int(i) not in linked]
 
 
 @dataclass(frozen=True)
@@ -218,7 +225,7 @@ def word_alignment(
         src_words=[src_words[k] for k in src_real],
         tgt_words=[tgt_words[k] for k in tgt_real],
         coverage=[float(c) for c in coverage],
-        uncovered=uncovered_words(coverage, ratio=ratio),
+        uncovered=uncovered_words(coverage, links, ratio=ratio),
     )
 
 

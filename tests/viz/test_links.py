@@ -210,8 +210,9 @@ def test_short_sources_never_flag_every_word(n):
     # All attention on </s>, or no target words at all: nothing to compare, no flags.
     assert word_alignment(np.eye(n + 1)[[n, n]], src, ["▁a", END]).uncovered == []
     assert word_alignment(np.eye(n + 1)[[n]], src, [END]).uncovered == []
-    # Of two words, the one with far less than the other's attention is flagged.
-    assert uncovered_words([1.0, 0.1]) == [1] and uncovered_words([1.0, 0.2]) == []
+    # Of two words, the unlinked one with less attention than the other is flagged.
+    assert uncovered_words([1.0, 0.1], []) == [1] and uncovered_words([1.0, 0.1], [(1, 0)]) == []
+    assert uncovered_words([1.0, 1.0], []) == []
 
 
 def test_json_shape_is_plain_and_serialisable():
@@ -238,7 +239,7 @@ def test_json_shape_is_plain_and_serialisable():
         (lambda: word_links(np.full((2, 2), np.nan), ["▁a", END], ["▁b", END]), "finite"),
         (lambda: word_links(np.eye(2), ["▁a", END], ["▁b", END], min_weight=2), "min_weight"),
         (lambda: word_links(np.eye(2), ["▁a", END], ["▁b", END], also_above=0), "also_above"),
-        (lambda: uncovered_words([1.0], ratio=1.5), "ratio"),
+        (lambda: uncovered_words([1.0], [], ratio=1.5), "ratio"),
         (lambda: source_label_positions(["▁a", END], [1], words=True), "out of range"),
     ],
 )
@@ -287,3 +288,18 @@ def test_translation_figure_flags_the_neglected_word(words, red):
     assert [i for i, c in enumerate(colours) if same_color(c, "tab:red")] == red
     plain = translation_figure(translation, words=words)
     assert not any(same_color(c, "tab:red") for c in tick_colours(plain))
+
+
+def test_a_word_no_target_word_chose_is_flagged_though_it_got_some_attention():
+    """The attention a dates model gave "Tuesday, April 10, 2018" forced to 2018년 4월 10일
+    (its weekday deleted), merged into words: Tuesday got 0.49 in all, more than "10,"
+    gets from some rows, but no target word looked at it most."""
+    src, tgt = ["▁Tuesday", "▁April", "▁10", "▁2018", END], ["▁2018년", "▁4월", "▁10일", END]
+    weights = np.array(
+        [[0.08, 0.02, 0.04, 0.70, 0.16], [0.08, 0.69, 0.02, 0.01, 0.20],
+         [0.33, 0.05, 0.54, 0.02, 0.06], [0.95, 0.04, 0.01, 0.0, 0.0]]
+    )  # fmt: skip
+    assert word_alignment(weights, src, tgt).uncovered == [0]
+    # With the weekday translated (화요일 looked at Tuesday), nothing is flagged.
+    whole = np.insert(weights, 3, [0.79, 0.02, 0.02, 0.02, 0.15], axis=0)
+    assert word_alignment(whole, src, [*tgt[:3], "▁화요일", END]).uncovered == []

@@ -8,6 +8,7 @@ import tensorflow as tf
 from nmt.constants import BOS_ID, EOS_ID, PAD_ID
 from nmt.decoding.repeats import written
 from nmt.decoding.search import (
+    Prefix,
     emittable,
     forced_tokens,
     greedy_from,
@@ -15,6 +16,7 @@ from nmt.decoding.search import (
     length_penalty,
     no_repeat_history,
     output_lengths,
+    word_start_only,
 )
 from nmt.model.loops import PLAIN, Loops
 
@@ -28,7 +30,7 @@ def beam_search(
     alpha=0.0,
     loops: Loops = PLAIN,
     no_repeat=0,
-    prefix=None,
+    prefix: Prefix | None = None,
 ):
     """Keep the ``beam_size`` best hypotheses of every sentence at each step.
 
@@ -57,9 +59,9 @@ def beam_search(
         alpha: Length-penalty exponent; 0 ranks by summed log-probability.
         loops: The ``Loops`` that run the encoder and the decoder step.
         no_repeat: With ``n`` >= 2, no hypothesis holds an n-gram twice.
-        prefix: Optional ``(b, p)`` int32 ids every hypothesis must start with,
-            0-padded (``nmt.decoding.search.forced_tokens``). While a sentence's prefix
-            lasts its beam holds one live hypothesis; the search branches after it.
+        prefix: Optional start every hypothesis must have (``Prefix``). While a
+            sentence's prefix lasts its beam holds one live hypothesis; the search
+            branches after it.
 
     Returns:
         ``(ids (b, n, t), weights (b, n, t, s), log_probs (b, n))``, best first by
@@ -89,15 +91,18 @@ def beam_search(
         vocab = tf.shape(logits)[-1]
         full = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         step = guarded(emittable(full), hist, t, no_repeat)
+        if prefix is not None:
+            forced = forced_tokens(prefix.ids, t)
+            step = word_start_only(step, tf.repeat(forced, k), prefix.word_starts)
         step = tf.reshape(step, [batch, k, vocab])
         is_eos = tf.range(vocab) == EOS_ID
         step = tf.where((t + 1 >= limits)[:, None, None] & ~is_eos, -np.inf, step)
         if prefix is not None:
-            forced = forced_tokens(prefix, t)[:, None, None]
+            forced = forced[:, None, None]
             only_forced = tf.where(
                 tf.range(vocab) == forced, tf.reshape(full, tf.shape(step)), -np.inf
             )
-            step = tf.where(forced != PAD_ID, only_forced, step)
+            step = tf.where(forced > PAD_ID, only_forced, step)
         only_pad = tf.where(tf.range(vocab) == PAD_ID, 0.0, -np.inf)
         step = tf.where(finished[:, :, None], only_pad, step)
         total = tf.reshape(log_probs_in[:, :, None] + step, [batch, k * vocab])

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import tensorflow as tf
 
 from nmt.constants import BOS_ID, EOS_ID, PAD_ID
 from nmt.decoding.repeats import repeat_mask, written
 from nmt.model.loops import PLAIN, Loops
+
+NEW_WORD = -1  # in Prefix.ids: the token here must start a word
 
 
 def max_lengths(src_ids, a: float, b: int):
@@ -21,7 +25,9 @@ def max_lengths(src_ids, a: float, b: int):
     return tf.cast(tf.floor(tf.constant(a, tf.float64) * src_len), tf.int32) + b
 
 
-def greedy_search(model, src_ids, limits, loops: Loops = PLAIN, no_repeat: int = 0, prefix=None):
+def greedy_search(
+    model, src_ids, limits, loops: Loops = PLAIN, no_repeat: int = 0, prefix: Prefix | None = None
+):
     """Pick the most likely token at every step until EOS or the limit.
 
     Args:
@@ -31,8 +37,8 @@ def greedy_search(model, src_ids, limits, loops: Loops = PLAIN, no_repeat: int =
             at the limit).
         loops: The ``Loops`` that run the encoder and the decoder step.
         no_repeat: With ``n`` >= 2, no n-gram is emitted twice (``nmt.decoding.repeats``).
-        prefix: Optional ``(b, p)`` int32 ids the output must start with, 0-padded
-            (see ``forced_tokens``); ``limits`` must leave room after them.
+        prefix: Optional start each output must have (``Prefix``); ``limits`` must
+            leave room after it.
 
     Returns:
         ``(ids (b, t), weights (b, t, s), scores (b,))``: ids end with EOS then pad;
@@ -54,12 +60,15 @@ def greedy_from(decode_step, memory, state, limits, no_repeat=0, prefix=None):
     def one_step(t, prev, state, finished, scores, ids, weights, history):
         logits, state, attention = decode_step(prev, state, memory)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
-        token = tf.argmax(guarded(emittable(log_probs), history, t, no_repeat), axis=-1)
+        allowed = guarded(emittable(log_probs), history, t, no_repeat)
+        if prefix is not None:
+            allowed = word_start_only(allowed, forced_tokens(prefix.ids, t), prefix.word_starts)
+        token = tf.argmax(allowed, axis=-1)
         token = tf.cast(token, tf.int32)
         token = tf.where(t + 1 >= limits, EOS_ID, token)
         if prefix is not None:
-            forced = forced_tokens(prefix, t)
-            token = tf.where(forced != PAD_ID, forced, token)
+            forced = forced_tokens(prefix.ids, t)
+            token = tf.where(forced > PAD_ID, forced, token)
         token = tf.where(finished, PAD_ID, token)
         gained = tf.gather(log_probs, token, axis=1, batch_dims=1)
         scores += tf.where(finished, 0.0, gained)
@@ -90,17 +99,36 @@ def greedy_from(decode_step, memory, state, limits, no_repeat=0, prefix=None):
     return tf.transpose(ids.stack()), tf.transpose(weights.stack(), (1, 0, 2)), scores
 
 
-def forced_tokens(prefix, t):
-    """``(b,)`` the token each row's prefix holds at step ``t``, PAD where it has ended.
+class Prefix(NamedTuple):
+    """The start each output must have.
 
-    A forced token is taken whatever the model thinks of it, and scores its
-    log-probability under the model's full distribution, as teacher forcing does;
-    neither the PAD/BOS ban nor the repetition guard applies to it. A prefix that
-    ends with EOS forces the whole output (forced decoding).
+    ``ids`` ``(b, p)`` int32, 0-padded: the tokens to force, then possibly ``NEW_WORD``,
+    which lets the search choose the next token among ``word_starts`` (``(v,)`` bool)
+    only: a prefix typed with a space at its end continues with a new word, while one
+    that ends mid-word may go on with that word. A forced token is taken whatever the
+    model thinks of it, and scores its log-probability under the model's full
+    distribution, as teacher forcing does; neither the PAD/BOS ban nor the repetition
+    guard applies to it. Ids that end with EOS force the whole output (forced decoding).
     """
+
+    ids: tf.Tensor
+    word_starts: tf.Tensor | None = None
+
+
+def forced_tokens(prefix, t):
+    """``(b,)`` the id each row of ``Prefix.ids`` holds at step ``t``, PAD past its end."""
     width = tf.shape(prefix)[1]
     padded = tf.pad(prefix, [[0, 0], [0, 1]])  # a column of PAD for every step past it
     return tf.gather(padded, tf.minimum(t, width), axis=1)
+
+
+def word_start_only(log_probs, forced, word_starts):
+    """``(r, v)`` log-probabilities at -inf for tokens that start no word, in the rows whose
+    ``forced`` id is ``NEW_WORD``."""
+    if word_starts is None:
+        return log_probs
+    banned = (forced == NEW_WORD)[:, None] & ~word_starts[None, :]
+    return tf.where(banned, -np.inf, log_probs)
 
 
 def emittable(log_probs):

@@ -16,11 +16,13 @@ import tensorflow as tf
 
 from nmt import modeldir
 from nmt.config import Config
-from nmt.constants import PAD_ID
+from nmt.constants import EOS_ID, PAD_ID
 from nmt.data.tokenizer import Tokenizer
 from nmt.decoding.beam import beam_search
 from nmt.decoding.ensemble import Ensemble, load_members
 from nmt.decoding.search import (
+    NEW_WORD,
+    Prefix,
     greedy_search,
     length_penalty,
     max_lengths,
@@ -115,28 +117,28 @@ class Translator(tf.Module):
         """``translate_greedy`` whose outputs start with ``prefix`` (``(b,)`` strings);
         ``prefix_length`` (b,) says how many of the output tokens it forced."""
         src_ids, truncated = self._source_ids(text)
-        prefix_ids = self._target_ids(prefix, add_eos=False)
+        forced = self._prefix(prefix)
         ids, weights, log_probs = greedy_search(
-            self.model, src_ids, self._limits(src_ids, prefix_ids), self.loops,
-            self._no_repeat, prefix_ids,
+            self.model, src_ids, self._limits(src_ids, forced.ids), self.loops,
+            self._no_repeat, forced,
         )  # fmt: skip
         out = self._outputs(
             src_ids, truncated, ids[:, None], weights[:, None], log_probs[:, None], length_penalty
         )
-        return {**out, "prefix_length": _lengths(prefix_ids)}
+        return {**out, "prefix_length": _lengths(forced.ids)}
 
     @tf.function(input_signature=[TEXT_SPEC, PREFIX_SPEC, *BEAM_SPECS, ALPHA_SPEC])
     def translate_beam_prefix(self, text, prefix, beam_size, n_best, length_penalty):
         """``translate_beam`` whose hypotheses all start with ``prefix`` (``(b,)`` strings)."""
         self._check_beam(beam_size, n_best)
         src_ids, truncated = self._source_ids(text)
-        prefix_ids = self._target_ids(prefix, add_eos=False)
+        forced = self._prefix(prefix)
         ids, weights, log_probs = beam_search(
-            self.model, src_ids, self._limits(src_ids, prefix_ids), beam_size, n_best,
-            length_penalty, self.loops, self._no_repeat, prefix_ids,
+            self.model, src_ids, self._limits(src_ids, forced.ids), beam_size, n_best,
+            length_penalty, self.loops, self._no_repeat, forced,
         )  # fmt: skip
         out = self._outputs(src_ids, truncated, ids, weights, log_probs, length_penalty)
-        return {**out, "prefix_length": _lengths(prefix_ids)}
+        return {**out, "prefix_length": _lengths(forced.ids)}
 
     @tf.function(input_signature=[TEXT_SPEC, TARGET_SPEC])
     def translate_forced(self, text, target):
@@ -144,10 +146,11 @@ class Translator(tf.Module):
         ``outputs`` with ``n = 1`` whose translation is the target, scored (length
         penalty 0) and with the attention that produced it."""
         src_ids, truncated = self._source_ids(text)
-        target_ids = self._target_ids(target, add_eos=True)
+        target_ids = self.tgt_tok.tokenize(target).to_tensor(default_value=PAD_ID)
         ids, weights, log_probs = greedy_search(
-            self.model, src_ids, self._limits(src_ids, target_ids), self.loops, 0, target_ids
-        )
+            self.model, src_ids, self._limits(src_ids, target_ids), self.loops, 0,
+            Prefix(target_ids),
+        )  # fmt: skip
         alpha = tf.constant(0.0)
         return self._outputs(
             src_ids, truncated, ids[:, None], weights[:, None], log_probs[:, None], alpha
@@ -187,9 +190,17 @@ class Translator(tf.Module):
             beam_size, self.config.model.tgt_vocab_size, "beam_size exceeds the vocabulary"
         )
 
-    def _target_ids(self, text, add_eos: bool):
-        """``(b,)`` strings -> ``(b, p)`` target ids, 0-padded, for ``forced_tokens``."""
-        return self.tgt_tok.tokenize(text, add_eos=add_eos).to_tensor(default_value=PAD_ID)
+    def _prefix(self, text) -> Prefix:
+        """``(b,)`` prefix strings as the search's ``Prefix``: their target ids, then
+        ``NEW_WORD`` where the text ends with a space (tokenizing drops it)."""
+        ids = self.tgt_tok.tokenize(text, add_eos=False)
+        spaced = tf.strings.regex_full_match(text, r"(?s).*\S.*\s")
+        marker = tf.RaggedTensor.from_tensor(tf.where(spaced, NEW_WORD, PAD_ID)[:, None])
+        ids = tf.concat([ids, marker], axis=1).to_tensor(default_value=PAD_ID)
+        pieces = self.tgt_tok.id_to_piece(tf.range(self.config.model.tgt_vocab_size))
+        word_starts = tf.strings.substr(pieces, 0, 1, unit="UTF8_CHAR") == "\u2581"
+        is_eos = tf.range(self.config.model.tgt_vocab_size) == EOS_ID
+        return Prefix(ids, word_starts | is_eos)
 
     def _source_ids(self, text):
         ids = self.src_tok.tokenize(text)
@@ -246,5 +257,5 @@ def _pieces(tokenizer: Tokenizer, ids, lengths):
 
 
 def _lengths(ids):
-    """``(b, t)`` 0-padded ids -> ``(b,)`` int32 lengths."""
-    return tf.reduce_sum(tf.cast(ids != PAD_ID, tf.int32), axis=1)
+    """``(b, t)`` 0-padded ids -> ``(b,)`` int32 lengths (a ``NEW_WORD`` is no token)."""
+    return tf.reduce_sum(tf.cast(ids > PAD_ID, tf.int32), axis=1)

@@ -8,7 +8,7 @@ from conftest import with_eos_bias
 
 from nmt.decoding.beam import beam_search
 from nmt.decoding.ensemble import Ensemble
-from nmt.decoding.search import greedy_search
+from nmt.decoding.search import NEW_WORD, Prefix, greedy_search
 
 PAD, BOS, EOS = 0, 2, 3
 SRC_LENGTHS = [6, 3, 5, 2, 7, 4]
@@ -55,20 +55,22 @@ def test_a_prefix_of_the_models_own_output_changes_nothing(model, src):
     ids, weights, scores = numpy(greedy_search(model, src, LIMITS))
     for cut in (1, 3):
         own = [row[: min(cut, int((row != PAD).sum()) - 1)] for row in ids]  # EOS not forced
-        got = numpy(greedy_search(model, src, LIMITS, prefix=padded(own)))
+        got = numpy(greedy_search(model, src, LIMITS, prefix=Prefix(padded(own))))
         np.testing.assert_array_equal(got[0], ids)
         np.testing.assert_allclose(got[1], weights, atol=1e-6)
         np.testing.assert_allclose(got[2], scores, atol=1e-5)
-    empty = numpy(greedy_search(model, src, LIMITS, prefix=padded([[]] * len(src))))
+    empty = numpy(greedy_search(model, src, LIMITS, prefix=Prefix(padded([[]] * len(src)))))
     np.testing.assert_array_equal(empty[0], ids)
     b_ids, _, b_scores = numpy(beam_search(model, src, LIMITS, 3, 3))
-    b_empty = numpy(beam_search(model, src, LIMITS, 3, 3, prefix=padded([[]] * len(src), 2)))
+    b_empty = numpy(
+        beam_search(model, src, LIMITS, 3, 3, prefix=Prefix(padded([[]] * len(src), 2)))
+    )
     np.testing.assert_array_equal(b_empty[0], b_ids)
     np.testing.assert_allclose(b_empty[2], b_scores, atol=1e-5)
 
 
 def test_greedy_keeps_the_prefix_then_continues_as_teacher_forcing_says(model, src):
-    ids, weights, scores = numpy(greedy_search(model, src, LIMITS, prefix=padded(PREFIXES)))
+    ids, weights, scores = numpy(greedy_search(model, src, LIMITS, prefix=Prefix(padded(PREFIXES))))
     token_log_probs, forced_weights = teacher_forced(model, src, ids)
     real = ids != PAD
     np.testing.assert_allclose(scores, np.where(real, token_log_probs, 0).sum(1), atol=1e-4)
@@ -89,7 +91,7 @@ def test_every_n_best_hypothesis_starts_with_the_prefix_and_scores_as_teacher_fo
     model, src, alpha
 ):
     ids, weights, log_probs = numpy(
-        beam_search(model, src, LIMITS, 4, 3, alpha, prefix=padded(PREFIXES))
+        beam_search(model, src, LIMITS, 4, 3, alpha, prefix=Prefix(padded(PREFIXES)))
     )
     b, n, t = ids.shape
     token_log_probs, forced_weights = teacher_forced(
@@ -125,7 +127,7 @@ def test_a_wide_beam_finds_the_best_continuation_of_the_prefix(make_model, make_
     token_log_probs, _ = teacher_forced(model, np.repeat(src, len(ids), axis=0), ids)
     exact = np.where(ids != PAD, token_log_probs, 0).sum(1)
     got_ids, _, got = numpy(
-        beam_search(model, src, np.array([limit], np.int32), 64, prefix=padded([prefix]))
+        beam_search(model, src, np.array([limit], np.int32), 64, prefix=Prefix(padded([prefix])))
     )
     assert len(outputs) < 64
     np.testing.assert_allclose(got[0, 0], exact.max(), atol=1e-4)
@@ -134,7 +136,9 @@ def test_a_wide_beam_finds_the_best_continuation_of_the_prefix(make_model, make_
 
 def test_a_prefix_ending_in_eos_is_forced_decoding(model, src):
     targets = [[*p, 8, EOS] for p in PREFIXES]
-    ids, weights, scores = numpy(greedy_search(model, src, LIMITS + 9, prefix=padded(targets)))
+    ids, weights, scores = numpy(
+        greedy_search(model, src, LIMITS + 9, prefix=Prefix(padded(targets)))
+    )
     np.testing.assert_array_equal(ids, padded(targets))
     token_log_probs, forced_weights = teacher_forced(model, src, ids)
     real = ids != PAD
@@ -145,7 +149,7 @@ def test_a_prefix_ending_in_eos_is_forced_decoding(model, src):
 def test_an_ensemble_keeps_the_prefix_and_scores_its_mean(make_model, src):
     members = [with_eos_bias(make_model(seed=s), 1.5) for s in (3, 5)]
     ids, _, log_probs = numpy(
-        beam_search(Ensemble(members), src, LIMITS, 3, 2, prefix=padded(PREFIXES))
+        beam_search(Ensemble(members), src, LIMITS, 3, 2, prefix=Prefix(padded(PREFIXES)))
     )
     b, n, t = ids.shape
     flat = ids.reshape(b * n, t)
@@ -163,3 +167,27 @@ def test_an_ensemble_keeps_the_prefix_and_scores_its_mean(make_model, src):
     np.testing.assert_allclose(log_probs, expected, atol=1e-4)
     for row, prefix in enumerate(PREFIXES):
         assert all(list(h[: len(prefix)]) == prefix for h in ids[row])
+
+
+def test_after_a_new_word_marker_the_search_picks_a_word_start(model, src):
+    """A prefix typed with a space at its end continues with a word start, the best one."""
+    vocab = model.decoder.projection.units
+    word_starts = np.zeros(vocab, bool)
+    word_starts[[EOS, 9, 12, 17, vocab - 1]] = True
+    rows = [[*p, NEW_WORD] for p in PREFIXES]
+    prefix = Prefix(padded(rows), word_starts)
+    ids, _, scores = numpy(greedy_search(model, src, LIMITS, prefix=prefix))
+    tgt_in = np.concatenate([np.full((len(ids), 1), BOS, ids.dtype), ids[:, :-1]], axis=1)
+    logits = model((src, tgt_in))[0].numpy()
+    for row, p in enumerate(PREFIXES):
+        t = len(p)
+        assert list(ids[row, :t]) == p and word_starts[ids[row, t]]
+        allowed = np.where(word_starts, logits[row, t], -np.inf)
+        assert ids[row, t] == (EOS if t + 1 >= LIMITS[row] else allowed.argmax())
+    b_ids, _, _ = numpy(beam_search(model, src, LIMITS, 3, 3, prefix=prefix))
+    for row, p in enumerate(PREFIXES):
+        assert all(word_starts[h[len(p)]] for h in b_ids[row])
+    # Without the word starts the marker restricts nothing.
+    free = numpy(greedy_search(model, src, LIMITS, prefix=Prefix(padded(rows))))
+    plain = numpy(greedy_search(model, src, LIMITS, prefix=Prefix(padded(PREFIXES))))
+    np.testing.assert_array_equal(free[0], plain[0])

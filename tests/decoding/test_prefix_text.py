@@ -84,3 +84,14 @@ def test_counts_must_match(translator):
         translator.translate(TEXTS[:2], prefixes=["인공"])
     with pytest.raises(NmtError, match="2 sources but 3 targets"):
         translator.force(TEXTS[:2], ["a", "b", "c"])
+
+
+def test_a_prefix_ending_with_a_space_goes_on_with_a_new_word(translator):
+    plain = translator.translate(TEXTS, 1, prefixes=["역은"] * len(TEXTS))
+    spaced = translator.translate(TEXTS, 3, 2, prefixes=["역은 "] * len(TEXTS))
+    forced = len(pieces(translator, "역은"))
+    assert any(not t.tgt_tokens[forced].startswith("\u2581") for t in plain)  # may go on
+    for result in spaced:
+        assert result.prefix_length == forced
+        for h in result.hypotheses:
+            assert h.text.startswith("역은 ") and h.tgt_tokens[forced].startswith("\u2581")

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 
 from nmt import __version__
 from nmt.serve.batcher import Batcher, Busy
+from nmt.serve.fastpath import FastPaths, health
 from nmt.serve.limits import BodyLimit, validation_message
 from nmt.serve.schema import (
     ErrorOut,
@@ -90,6 +91,8 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
     )
     app.state.batcher = batcher
     app.add_middleware(BodyLimit, max_bytes=settings.max_body)
+    # Added last, so outermost: its answers skip the size check and FastAPI altogether.
+    app.add_middleware(FastPaths, batcher=batcher)
     _add_error_handlers(app)
 
     async def decode(texts: list[str], beam: int, n_best: int, http: Request, prefixes=None):
@@ -152,23 +155,12 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
         return JSONResponse(onmt_json(items, results, n_best))
 
     @app.get("/health", responses={503: {"description": "the server cannot translate"}})
-    async def health():
+    async def health_route():
         """Whether the server can translate (503 if not), the sentences waiting, the
-        version, and what the batcher has done."""
-        stats = batcher.stats
-        alive = batcher.alive
-        body = {
-            "status": "ok" if alive else "unavailable",
-            "batcher_alive": alive,
-            "pending": batcher.pending,
-            "max_pending": settings.max_pending,
-            "version": __version__,
-            "batches": stats.batches,
-            "requests": stats.requests,
-            "sentences": stats.sentences,
-            "largest_batch": stats.largest_batch,
-        }
-        return JSONResponse(body, 200 if alive else 503)
+        version, and what the batcher has done. (Answered by ``FastPaths`` ahead of the
+        app; this route documents it and serves an app used without the middleware.)"""
+        status, body = health(batcher)
+        return JSONResponse(body, status)
 
     @app.get("/models")
     async def models():

@@ -114,7 +114,20 @@ class Batcher:
     ) -> list[Translation]:
         """Translates ``texts`` (continuing ``prefixes``, one per text, if given) in some
         batch; raises ``Busy`` when the queue is full."""
-        waiting = self._pending + len(texts)
+        self.check_room(len(texts))
+        future = asyncio.get_running_loop().create_future()
+        self._pending += len(texts)
+        prefixes = list(prefixes) if prefixes is not None else [""] * len(texts)
+        self._queue.put_nowait(_Job(list(texts), (beam, n_best), future, prefixes))
+        try:
+            return await future
+        finally:
+            self._pending -= len(texts)
+
+    def check_room(self, count: int) -> None:
+        """Raises ``Busy`` unless ``count`` more sentences fit in the queue and, at the
+        rate of the last batches, would be answered within the deadline."""
+        waiting = self._pending + count
         wait = waiting / self.rate if self.rate else 0.0
         retry = max(1, math.ceil(self._pending / self.rate)) if self.rate else 1
         if waiting > self.max_pending:
@@ -127,14 +140,6 @@ class Batcher:
                 f"{self.rate:.0f} sentences/s; retry in {retry} s",
                 retry,
             )
-        future = asyncio.get_running_loop().create_future()
-        self._pending += len(texts)
-        prefixes = list(prefixes) if prefixes is not None else [""] * len(texts)
-        self._queue.put_nowait(_Job(list(texts), (beam, n_best), future, prefixes))
-        try:
-            return await future
-        finally:
-            self._pending -= len(texts)
 
     def _drain(self) -> list[_Job]:
         jobs, self._waiting = self._waiting, []

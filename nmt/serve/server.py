@@ -7,6 +7,7 @@ for ``--port 0``, and a port already taken is a one-line error before uvicorn st
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 import sys
@@ -85,6 +86,11 @@ def serve(
     if settings.beam > settings.max_beam:
         raise NmtError(f"--beam {settings.beam} exceeds --max-beam {settings.max_beam}")
     warm_up(translator, settings)
+    # The model, TensorFlow and their caches are hundreds of thousands of objects that
+    # live as long as the server; a full collection would scan them all and stall every
+    # request meanwhile (docs/serve.md, Overload). Frozen now, collections skip them.
+    gc.collect()
+    gc.freeze()
     app = create_app(translator, model_dirs, settings)
     sock = bind(host, port)
     config = uvicorn.Config(

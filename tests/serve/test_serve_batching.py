@@ -242,7 +242,12 @@ def test_a_busy_server_answers_503_with_retry_after(tiny_model_dir):
         while app.state.batcher.pending < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         response = client.post("/translate", json={"text": "Good morning."})
+        # Refused before the body is read: a full queue takes nothing whatever it holds.
+        unread = client.post("/translator/translate", content=b"{not json")
+        health = client.get("/health")
         gate.set()
+        assert unread.status_code == 503 and "busy" in unread.json()["error"]
+        assert health.status_code == 200 and health.json()["pending"] == 2
         assert response.status_code == 503
         assert int(response.headers["retry-after"]) >= 1
         assert "busy" in response.json()["error"]

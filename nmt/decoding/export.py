@@ -27,15 +27,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import tensorflow as tf
 
 from nmt import modeldir
 from nmt.config import CONFIG_FILE, Config
-from nmt.decoding.texts import force_texts, translate_texts
-from nmt.decoding.translation import Translation
+from nmt.decoding.texts import TranslatesTexts
 from nmt.decoding.translator import TEXT_SPEC, Translator
 from nmt.errors import NmtError
 from nmt.model.seq2seq import weight_map
@@ -120,8 +119,8 @@ def _as_list(model_dirs: ModelDirs) -> list[str | Path]:
     return [model_dirs] if isinstance(model_dirs, str | Path) else list(model_dirs)
 
 
-class ExportedTranslator:
-    """An exported model with the ``Translator.translate`` interface."""
+class ExportedTranslator(TranslatesTexts):
+    """An exported model with the ``Translator``'s ``translate`` and ``force``."""
 
     def __init__(self, path: str | Path, config: Config):
         # The loaded object owns the variables: the functions alone would outlive them.
@@ -134,25 +133,6 @@ class ExportedTranslator:
         for name in ("translate_greedy_prefix", "translate_beam_prefix", "translate_forced"):
             if hasattr(self._loaded, name):
                 setattr(self, name, getattr(self._loaded, name))
-
-    def translate(
-        self,
-        texts: list[str],
-        beam_size: int | None = None,
-        n_best: int | None = None,
-        length_penalty: float | None = None,
-        progress: Callable[[int], None] | None = None,
-        prefixes: list[str] | None = None,
-    ) -> list[Translation]:
-        return translate_texts(self, texts, beam_size, n_best, length_penalty, progress, prefixes)
-
-    def force(
-        self,
-        texts: list[str],
-        targets: list[str],
-        progress: Callable[[int], None] | None = None,
-    ) -> list[Translation]:
-        return force_texts(self, texts, targets, progress)
 
 
 def load_translator(

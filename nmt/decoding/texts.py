@@ -85,6 +85,38 @@ def force_texts(
     return in_batches(texts, run, max(1, functions.config.data.batch_size), progress)
 
 
+class TranslatesTexts:
+    """``translate`` and ``force`` for a class with ``config`` and the ``translate_*``
+    functions: the ``Translator`` and an exported model loaded back."""
+
+    def translate(
+        self,
+        texts: list[str],
+        beam_size: int | None = None,
+        n_best: int | None = None,
+        length_penalty: float | None = None,
+        progress: Callable[[int], None] | None = None,
+        prefixes: list[str] | None = None,
+    ) -> list[Translation]:
+        """Translate sentences; options default to the model's ``decode`` config.
+
+        ``progress`` is called with the number of sentences done after each batch.
+        ``prefixes``, one per text ("" for none), are the starts the translations
+        must have: the model continues them (interactive translation).
+        """
+        return translate_texts(self, texts, beam_size, n_best, length_penalty, progress, prefixes)
+
+    def force(
+        self,
+        texts: list[str],
+        targets: list[str],
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Translation]:
+        """Each target as the translation of its text: its log-probability under the
+        model and the attention that produced it, as in training (teacher forcing)."""
+        return force_texts(self, texts, targets, progress)
+
+
 def check_decoding(beam_size: int, n_best: int, length_penalty: float, vocab_size: int) -> None:
     """Raise ``NmtError`` for decoding options the search cannot honour."""
     if beam_size < 1 or n_best < 1:

@@ -3,13 +3,15 @@
 ``Translator`` holds the model and both tokenizers and decodes raw strings in one
 compiled graph per search: ``translate_greedy`` and ``translate_beam``. Both return
 the same dict of tensors, with an ``n`` axis of hypotheses (1 for greedy), so one
-function (``translate_texts``) turns either, or the same functions loaded back
-from an exported SavedModel (``nmt.decoding.export``), into ``Translation`` objects.
+function (``nmt.decoding.texts.translate_texts``) turns either, or the same functions
+loaded back from an exported SavedModel (``nmt.decoding.export``), into ``Translation``
+objects. ``translate_*_prefix`` continue given starts; ``translate_forced`` scores given
+targets.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import tensorflow as tf
@@ -28,8 +30,7 @@ from nmt.decoding.search import (
     max_lengths,
     output_lengths,
 )
-from nmt.decoding.texts import force_texts, translate_texts
-from nmt.decoding.translation import Translation
+from nmt.decoding.texts import TranslatesTexts
 from nmt.fast.loops import CpuLoops
 from nmt.model.loops import Loops
 from nmt.model.seq2seq import Seq2Seq
@@ -44,7 +45,7 @@ PREFIX_SPEC = tf.TensorSpec([None], tf.string, name="prefix")
 TARGET_SPEC = tf.TensorSpec([None], tf.string, name="target")
 
 
-class Translator(tf.Module):
+class Translator(tf.Module, TranslatesTexts):
     """A trained model (or an ``Ensemble``) with its tokenizers, decoding raw strings in
     compiled graphs.
 
@@ -155,33 +156,6 @@ class Translator(tf.Module):
         return self._outputs(
             src_ids, truncated, ids[:, None], weights[:, None], log_probs[:, None], alpha
         )
-
-    def translate(
-        self,
-        texts: list[str],
-        beam_size: int | None = None,
-        n_best: int | None = None,
-        length_penalty: float | None = None,
-        progress: Callable[[int], None] | None = None,
-        prefixes: list[str] | None = None,
-    ) -> list[Translation]:
-        """Translate sentences; options default to the model's ``decode`` config.
-
-        ``progress`` is called with the number of sentences done after each batch.
-        ``prefixes``, one per text ("" for none), are the starts the translations
-        must have: the model continues them (interactive translation).
-        """
-        return translate_texts(self, texts, beam_size, n_best, length_penalty, progress, prefixes)
-
-    def force(
-        self,
-        texts: list[str],
-        targets: list[str],
-        progress: Callable[[int], None] | None = None,
-    ) -> list[Translation]:
-        """Each target as the translation of its text: its log-probability under the
-        model and the attention that produced it, as in training (teacher forcing)."""
-        return force_texts(self, texts, targets, progress)
 
     def _check_beam(self, beam_size, n_best):
         tf.debugging.assert_positive(beam_size, "beam_size must be positive")

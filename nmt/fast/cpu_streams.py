@@ -35,7 +35,7 @@ def resolve(requested: int) -> int:
     """The number of streams for ``train.cpu_streams``.
 
     ``AUTO`` gives 2 on a machine without a GPU and with exactly two cores, the only
-    kind it was measured on (docs/speed.md), and 1 elsewhere. A GPU runs one slice
+    kind it was measured on (docs/speed-training-step.md), and 1 elsewhere. A GPU runs one slice
     after another, so there it is always 1.
     """
     if tf.config.list_physical_devices("GPU"):

@@ -3,8 +3,9 @@
 TensorFlow's gradient of ``tf.scan`` over ``Decoder.step`` recomputes and stores more
 than the recurrence needs; this does per step only the matmuls that carry the gradient
 to ``h_{t-1}`` and the context, and every weight gradient once after the loop
-(docs/speed.md has the measurements). float32 only; ``tests/test_speed.py`` checks it
-against TensorFlow's autodiff of ``Decoder.step``.
+(docs/speed-history.md has the measurements). float32 only;
+``tests/fast/test_decoder_loop.py`` checks it against TensorFlow's autodiff of
+``Decoder.step``.
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def _scores_backward(keys, query, d_scores, v, d_keys, d_v):
 
     Plain TensorFlow ops. As one XLA function per step it was slower in isolation on
     an AVX2 CPU, though even in the whole training step there, and had been the faster
-    on an AVX-512 CPU; without it the first step compiles sooner (docs/speed.md, "The
+    on an AVX-512 CPU; without it the first step compiles sooner (docs/speed-history.md, "The
     attention scores' backward as plain ops").
 
     ``tanh(keys + query)`` is recomputed, ``(b, s, a)``. Its gradient is

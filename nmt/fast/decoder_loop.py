@@ -1,7 +1,7 @@
 """``Decoder.step`` in loops laid out for CPUs, with a hand-written backward pass.
 
 The same function of the same variables as ``nmt.model.decoder``, rearranged where the
-work is (docs/speed.md has the measurements):
+work is (docs/speed-training-step.md has the measurements):
 
 - the token half of every step's gates, ``x·W_in + b``, is one matmul before the loop
   (teacher forcing knows every input token);

@@ -3,7 +3,7 @@
 They are environment variables that TensorFlow reads while it loads, so
 ``nmt/__init__.py`` calls ``set_tensorflow_flags`` before any module of the package can
 import TensorFlow. A value the user set is always kept. The measurements behind each
-one are in docs/speed.md.
+one are in docs/speed-training-step.md.
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ def set_tensorflow_flags() -> None:
     """Set the flags unless the user has; they do nothing once TensorFlow is loaded."""
     # TensorFlow turns its oneDNN CPU kernels on by default only on x86 CPUs with
     # AVX-512 VNNI/BF16 or AMX; on an AVX2-only CPU they made training faster too
-    # (docs/speed.md). Other CPUs were not measured. 0 opts out.
+    # (docs/speed-training-step.md). Other CPUs were not measured. 0 opts out.
     if X86:
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     # The BFC allocator keeps freed CPU memory for the next tensors instead of handing
     # it back: far fewer page faults and a faster step at the same peak memory
-    # (docs/speed.md, "BFC allocator").
+    # (docs/speed-training-step.md, "Memory: the BFC allocator").
     os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
     xla_flags = os.environ.get("XLA_FLAGS", "")
     if _tensorflow_version() >= (2, 21) and _YNN_FLAG not in xla_flags:

@@ -4,7 +4,7 @@ A loop step multiplies only ``b`` rows (the batch, e.g. 64), and at such thin sh
 the operand layout decides the speed. In a loop of dependent steps on an AVX2 CPU,
 ``(Wᵀ·xᵀ)ᵀ`` was faster than ``x·W`` with both oneDNN and Eigen, while ``x·(Wᵀ)ᵀ``
 (``transpose_b`` on the weight) was fast with oneDNN and much slower with Eigen; the
-whole training step got faster with it (docs/speed.md, "the loops' matmul layout").
+whole training step got faster with it (docs/speed-training-step.md, "The loops' matmul layout").
 So a loop calls ``prepare`` once before it, and ``matmul`` each step.
 
 After the loop, the weight gradients sum over all steps at once; where two weights
@@ -35,7 +35,7 @@ def stacked_weight_gradients(inputs, d_rows):
     ``inputs`` are ``(s, b, k_i)``, ``d_rows`` ``(s * b, n)``. With oneDNN on an AVX2
     CPU, ``xᵀ·d`` ran slowly at the encoder's shapes and one with twice the rows took
     about as long, so the inputs stacked take much less time than their products
-    apart (docs/speed.md, "Weight gradients stacked into one matmul").
+    apart (docs/speed-training-step.md, "Weight gradients stacked into one matmul").
     """
     stacked = tf.concat(inputs, axis=-1)
     stacked = tf.reshape(stacked, [-1, tf.shape(stacked)[-1]])

@@ -14,7 +14,7 @@ def fused_masked_loss(logits, targets, label_smoothing: float = 0.0):
     and the forward pass has every term of it at hand. Computed there, the backward
     pass is one scaling of it, where TensorFlow's own gradient of the XLA loss reads
     the ``(b, t, v)`` logits again and takes every exponent a second time. That made
-    the reference model's training step faster (docs/speed.md, "The loss's gradient
+    the reference model's training step faster (docs/speed-history.md, "The loss's gradient
     from the loss"). The gradient is kept until the backward pass: ``(b, t, v)``
     floats, as many as the logits.
     """

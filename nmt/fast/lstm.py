@@ -4,7 +4,7 @@ On CPU, ``keras.layers.LSTM`` runs its cell in a ``tf.while_loop`` and lets Tens
 differentiate it. Each step of that backward pass multiplies by the transposed input
 and recurrent kernels (``matmul(..., transpose_b=True)``), which ran much slower than
 other layouts (with oneDNN on an AVX-512 CPU, and with Eigen on AVX2), and computes
-each weight gradient as one small matmul per step (docs/speed.md). ``run`` computes
+each weight gradient as one small matmul per step (docs/speed-training-step.md). ``run`` computes
 the same function with the layer's own variables, written like the decoder's loop:
 
 - the input projection ``x·W + b`` of all steps is one matmul before the loop;

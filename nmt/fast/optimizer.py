@@ -15,7 +15,7 @@ class FusedAdam(keras.optimizers.Adam):
     ``α = lr·√(1 - β2ᵗ) / (1 - β1ᵗ)``) in one multi-threaded pass. For the reference
     model on an AVX2 CPU the whole update was faster than Keras's under XLA and much
     faster than Keras's without it, and it compiles far sooner than under XLA
-    (docs/speed.md, "Adam as one kernel per weight").
+    (docs/speed-training-step.md, "Adam as one kernel per weight").
 
     Everything else is the base class's: its variables (so checkpoints are unchanged),
     the learning rate and its schedule, and gradient clipping, which the base class
@@ -32,7 +32,7 @@ class FusedAdam(keras.optimizers.Adam):
 
         Keras squares every gradient into a new tensor before summing it;
         ``l2_loss`` reduces in the same pass, which made the reference model's step a
-        little faster (docs/speed.md, "Adam as one kernel per weight").
+        little faster (docs/speed-training-step.md, "Adam as one kernel per weight").
         """
         if not self.global_clipnorm or self.global_clipnorm <= 0 or self.clipnorm:
             return super()._clip_gradients(grads)

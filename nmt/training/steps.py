@@ -53,13 +53,14 @@ class Steps:
         self._distributed = None  # traced for the distributed dataset's element spec
         # XLA for the loss even when the step itself is not compiled: fused, the loss
         # over (b, t, v) logits is a few passes over memory instead of one per op
-        # (docs/speed.md). The matmuls stay with TensorFlow's oneDNN kernels, faster on
-        # CPU than XLA's, and the update is already one kernel per weight (FusedAdam).
+        # (docs/speed-training-step.md). The matmuls stay with TensorFlow's oneDNN
+        # kernels, faster on CPU than XLA's, and the update is already one kernel per
+        # weight (FusedAdam).
         self._loss = tf.function(masked_loss, jit_compile=True)
         self._train_loss, self._eval_loss = self._slice_train_loss, self._slice_eval_loss
         if streams > 1:
             # One trace for every slice: tracing the model's graph once per slice made
-            # the first step markedly longer (docs/speed.md, "CPU streams").
+            # the first step markedly longer (docs/speed-training-step.md, "CPU streams").
             self._train_loss, self._eval_loss = (
                 compile_step(fn, BATCH_SPEC)
                 for fn in (self._slice_train_loss, self._slice_eval_loss)
@@ -93,7 +94,7 @@ class Steps:
         context = tf.distribute.get_replica_context()
         # Counted from the targets, not taken from the slices' losses: then each
         # slice's backward pass starts when its own loss is done instead of waiting
-        # for every slice's (docs/speed.md).
+        # for every slice's (docs/speed-training-step.md).
         tokens = token_count(tgt_out)
         all_tokens = context.all_reduce("SUM", tokens) if self.strategy else tokens
         with tf.GradientTape() as tape:
@@ -159,7 +160,7 @@ def compile_step(fn, signature, jit_compile=False):
     """A step's ``tf.function``: traced once for every batch shape (``signature``), and
     without AutoGraph, since the model and trainer write their loops and conditions as
     TensorFlow ops already; converting every function they call made a sizeable part
-    of the first step's trace (docs/speed.md, "Steps traced without AutoGraph")."""
+    of the first step's trace (docs/speed-history.md, "Steps traced without AutoGraph")."""
     return tf.function(fn, input_signature=signature, jit_compile=jit_compile, autograph=False)
 
 

@@ -129,7 +129,7 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
         vocab = config.model.tgt_vocab_size
         beam, n_best = search_options(request.beam, request.n_best, settings, vocab)
         if request.attention:
-            check_attention_work(texts, n_best, config, settings)
+            check_attention_work(texts, n_best, config, settings, prefixes)
         results = await decode(texts, beam, n_best, http, prefixes)
         options = request.attention, request.words, request.alignments
 

@@ -150,16 +150,23 @@ def search_options(
     return beam, n_best
 
 
-def check_attention_work(texts: list[str], n_best: int, config, settings: Settings) -> None:
+def check_attention_work(
+    texts: list[str], n_best: int, config, settings: Settings, prefixes: list[str] | None = None
+) -> None:
     """Raises ``RequestError`` (422) when the attention weights a request may get back
     exceed ``settings.max_attention``: each hypothesis of a text carries up to
-    ``a·s + b`` rows of ``s`` weights, ``s`` its source tokens (at most one a character,
-    plus EOS, and at most ``max_src_len``) and ``a``, ``b`` the decode length limit."""
+    ``a·s + b`` rows of ``s`` weights, ``s`` its source tokens (at most one a UTF-8 byte,
+    with byte fallback, plus EOS, and at most ``max_src_len``) and ``a``, ``b`` the decode
+    length limit; with a prefix of ``p`` tokens (at most its bytes, plus a word start),
+    at least ``p + b`` rows."""
     d = config.decode
     cells = 0
-    for text in texts:
-        s = min(len(text) + 1, config.data.max_src_len)
-        cells += n_best * math.ceil(d.max_len_a * s + d.max_len_b) * s
+    for i, text in enumerate(texts):
+        s = min(len(text.encode("utf-8")) + 1, config.data.max_src_len)
+        rows = math.ceil(d.max_len_a * s + d.max_len_b)
+        if prefixes and prefixes[i]:
+            rows = max(rows, len(prefixes[i].encode("utf-8")) + 1 + d.max_len_b)
+        cells += n_best * rows * s
     if cells > settings.max_attention:
         raise RequestError(
             f"this request may return up to {cells:,} attention weights ({len(texts)} texts, "

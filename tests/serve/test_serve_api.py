@@ -324,6 +324,23 @@ def test_a_request_for_too_many_attention_weights_is_refused_before_decoding(tra
         assert post(client, {**body, "n_best": 1, "texts": texts[:1]}).status_code == 200
 
 
+def test_a_prefix_counts_in_the_attention_bound(translator):
+    """A prefix is forced whatever the source's length: its rows count too, one per UTF-8
+    byte at most (byte fallback) plus a word start, then max_len_b more."""
+    config, prefix = translator.config, "가" * 40
+    s = len(b"a") + 1
+    plain = 4 * math.ceil(config.decode.max_len_a * s + config.decode.max_len_b) * s
+    forced = 4 * (len(prefix.encode()) + 1 + config.decode.max_len_b) * s
+    assert plain < forced
+    app = create_app(translator, ["m"], Settings(**LIMITS, max_attention=forced - 1))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        one = {"text": "a", "beam": 4, "n_best": 4, "attention": True}
+        assert post(client, one).status_code == 200
+        response = post(client, {**one, "prefix": prefix})
+        assert response.status_code == 422, response.text
+        assert f"up to {forced:,} attention weights" in response.json()["error"]
+
+
 @pytest.mark.parametrize("beam, n_best", [(1, 1), (4, 3)])
 def test_a_prefix_starts_every_hypothesis_as_the_translator_continues_it(
     client, translator, beam, n_best

@@ -111,6 +111,19 @@ def make_ids():
 
 
 @pytest.fixture
+def make_sources(make_ids):
+    """``make_sources(lengths)`` -> EOS-terminated source ids as the searches take them:
+    row i holds ``lengths[i]`` ids (of 30, seed 1), the last of them EOS, then padding."""
+
+    def make(lengths):
+        ids = make_ids(lengths, 30, seed=1)
+        ids[np.arange(len(lengths)), np.array(lengths) - 1] = EOS_ID
+        return ids
+
+    return make
+
+
+@pytest.fixture
 def make_batch(make_ids):
     """``make_batch(src_lengths, tgt_lengths)`` -> ``(src, tgt_in, tgt_out)`` ids in the
     tiny model's vocabularies (30 and 25): ``tgt_in`` is BOS then ``tgt_out`` shifted

@@ -24,10 +24,8 @@ def with_eos_bias(model, eos_bias):
 
 
 @pytest.fixture
-def src(make_ids):
-    ids = make_ids(SRC_LENGTHS, 30, seed=1)
-    ids[np.arange(len(SRC_LENGTHS)), np.array(SRC_LENGTHS) - 1] = EOS
-    return ids
+def src(make_sources):
+    return make_sources(SRC_LENGTHS)
 
 
 def beam(model, src, limits, k, n=1, alpha=0.0):

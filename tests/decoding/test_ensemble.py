@@ -26,10 +26,8 @@ def log_softmax(x):
 
 
 @pytest.fixture
-def src(make_ids):
-    ids = make_ids(SRC_LENGTHS, 30, seed=1)
-    ids[np.arange(len(SRC_LENGTHS)), np.array(SRC_LENGTHS) - 1] = EOS
-    return ids
+def src(make_sources):
+    return make_sources(SRC_LENGTHS)
 
 
 @pytest.fixture

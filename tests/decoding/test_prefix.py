@@ -18,10 +18,8 @@ PREFIXES = [[7, 7, 9], [], [11], [5, 6, 5, 6], [], [13, 4]]
 
 
 @pytest.fixture
-def src(make_ids):
-    ids = make_ids(SRC_LENGTHS, 30, seed=1)
-    ids[np.arange(len(SRC_LENGTHS)), np.array(SRC_LENGTHS) - 1] = EOS
-    return ids
+def src(make_sources):
+    return make_sources(SRC_LENGTHS)
 
 
 @pytest.fixture

@@ -15,10 +15,8 @@ LIMITS = np.array([9, 7, 5, 8, 4, 1], np.int32)
 
 
 @pytest.fixture
-def src(make_ids):
-    ids = make_ids(SRC_LENGTHS, 30, seed=1)
-    ids[np.arange(len(SRC_LENGTHS)), np.array(SRC_LENGTHS) - 1] = EOS
-    return ids
+def src(make_sources):
+    return make_sources(SRC_LENGTHS)
 
 
 @pytest.fixture

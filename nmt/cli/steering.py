@@ -84,27 +84,27 @@ def alignment_suffix(result, hypothesis, alignments: bool) -> str:
     after a translation), or "" when not asked for."""
     if not alignments:
         return ""
-    return " ||| " + _alignment(result, hypothesis).to_json()["alignment"]
+    from nmt.viz.links import format_pharaoh, word_links
+
+    return " ||| " + format_pharaoh(
+        word_links(hypothesis.attention, result.src_tokens, hypothesis.tgt_tokens)
+    )
 
 
 def with_words(result, alignments: bool) -> dict:
     """``result.to_json()`` with ``src_words`` and, for each hypothesis, its ``coverage``
     and ``uncovered`` source words (plus ``alignment`` and ``tgt_words`` if asked for)."""
+    from nmt.viz.links import hypothesis_fields
+
     out = result.to_json()
-    keys = ("coverage", "uncovered") + (("alignment", "tgt_words") if alignments else ())
     # The best hypothesis's fields are at the top, and again in nbest when there are several.
     entries, hypotheses = [out, *out.get("nbest", [])], [result.best]
     hypotheses += result.hypotheses if "nbest" in out else []
     out["src_words"] = []
     for entry, hypothesis in zip(entries, hypotheses, strict=True):
-        found = _alignment(result, hypothesis).to_json() if hypothesis.tgt_tokens else {}
-        out["src_words"] = found.get("src_words", out["src_words"])
-        blank = {"coverage": [], "uncovered": [], "alignment": "", "tgt_words": []}
-        entry.update({key: found.get(key, blank[key]) for key in keys})
+        src_words, fields = hypothesis_fields(
+            hypothesis.attention, result.src_tokens, hypothesis.tgt_tokens, alignments
+        )
+        out["src_words"] = src_words or out["src_words"]
+        entry.update(fields)
     return out
-
-
-def _alignment(result, hypothesis):
-    from nmt.viz.links import word_alignment
-
-    return word_alignment(hypothesis.attention, result.src_tokens, hypothesis.tgt_tokens)

@@ -128,8 +128,8 @@ class ExportedTranslator(TranslatesTexts):
         self.config = config
         self.translate_greedy = self._loaded.translate_greedy
         self.translate_beam = self._loaded.translate_beam
-        # Exports made before prefix and forced decoding lack these; translate_texts and
-        # force_texts say so.
+        # Exports made before prefix and forced decoding lack these; translate and force
+        # say so.
         for name in ("translate_greedy_prefix", "translate_beam_prefix", "translate_forced"):
             if hasattr(self._loaded, name):
                 setattr(self, name, getattr(self._loaded, name))

@@ -62,12 +62,12 @@ def greedy_from(decode_step, memory, state, limits, no_repeat=0, prefix=None):
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))
         allowed = guarded(emittable(log_probs), history, t, no_repeat)
         if prefix is not None:
-            allowed = word_start_only(allowed, forced_tokens(prefix.ids, t), prefix.word_starts)
+            forced = forced_tokens(prefix.ids, t)
+            allowed = word_start_only(allowed, forced, prefix.word_starts)
         token = tf.argmax(allowed, axis=-1)
         token = tf.cast(token, tf.int32)
         token = tf.where(t + 1 >= limits, EOS_ID, token)
         if prefix is not None:
-            forced = forced_tokens(prefix.ids, t)
             token = tf.where(forced > PAD_ID, forced, token)
         token = tf.where(finished, PAD_ID, token)
         gained = tf.gather(log_probs, token, axis=1, batch_dims=1)

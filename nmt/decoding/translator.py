@@ -3,7 +3,7 @@
 ``Translator`` holds the model and both tokenizers and decodes raw strings in one
 compiled graph per search: ``translate_greedy`` and ``translate_beam``. Both return
 the same dict of tensors, with an ``n`` axis of hypotheses (1 for greedy), so one
-function (``nmt.decoding.texts.translate_texts``) turns either, or the same functions
+class (``nmt.decoding.texts.TranslatesTexts``) turns either, or the same functions
 loaded back from an exported SavedModel (``nmt.decoding.export``), into ``Translation``
 objects. ``translate_*_prefix`` continue given starts; ``translate_forced`` scores given
 targets.
@@ -206,7 +206,7 @@ class Translator(tf.Module, TranslatesTexts):
         (b, s); ``truncated`` (b,) bool.
         """
         lengths = output_lengths(ids)
-        src_lengths = tf.reduce_sum(tf.cast(src_ids != PAD_ID, tf.int32), axis=1)
+        src_lengths = _lengths(src_ids)
         shape = tf.shape(ids)
         text = self.tgt_tok.detokenize(tf.reshape(ids, [-1, shape[2]]))
         return {

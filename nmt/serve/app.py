@@ -157,8 +157,8 @@ def create_app(translator, model_dirs: list[str], settings: Settings) -> FastAPI
     @app.get("/health", responses={503: {"description": "the server cannot translate"}})
     async def health_route():
         """Whether the server can translate (503 if not), the sentences waiting, the
-        version, and what the batcher has done. (Answered by ``FastPaths`` ahead of the
-        app; this route documents it and serves an app used without the middleware.)"""
+        version, and what the batcher has done. (``FastPaths`` answers it ahead of the
+        app, with the same ``health``; this route puts it in the OpenAPI docs.)"""
         status, body = health(batcher)
         return JSONResponse(body, status)
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from nmt.decoding.translation import Hypothesis, Translation
 from nmt.serve.settings import Settings
-from nmt.viz.links import format_pharaoh, word_alignment, word_links
+from nmt.viz.links import format_pharaoh, hypothesis_fields, word_links
 from nmt.viz.pieces import merge_pieces, piece_words
 
 
@@ -209,17 +209,11 @@ def translation_json(
     for h in result.hypotheses:
         weights, src, tgt = h.attention, result.src_tokens, h.tgt_tokens
         out = {"text": h.text, "score": h.score, "log_prob": h.log_prob}
-        out.update(coverage=[], uncovered=[])
-        if src and tgt:
-            found = word_alignment(weights, src, tgt)
-            src_words = found.src_words
-            out.update(coverage=found.to_json()["coverage"], uncovered=found.uncovered)
-            if alignments:
-                out.update(alignment=format_pharaoh(found.links), tgt_words=found.tgt_words)
-            if words:
-                weights, src, tgt = merge_pieces(weights, src, tgt)
-        elif alignments:
-            out.update(alignment="", tgt_words=[])
+        words_of_source, fields = hypothesis_fields(weights, src, tgt, alignments)
+        out.update(fields)
+        src_words = words_of_source or src_words
+        if words and src and tgt:
+            weights, src, tgt = merge_pieces(weights, src, tgt)
         src_tokens = src if src else src_tokens
         out["tgt_tokens"] = tgt
         if attention:

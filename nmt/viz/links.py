@@ -229,6 +229,20 @@ def word_alignment(
     )
 
 
+def hypothesis_fields(
+    weights, src_pieces: list[str], tgt_pieces: list[str], alignments: bool
+) -> tuple[list[str], dict]:
+    """``(src_words, fields)`` of one hypothesis for JSON output (``nmt translate --json``,
+    the API): ``coverage`` and ``uncovered``, plus ``alignment`` and ``tgt_words`` when
+    ``alignments``; all empty for a blank translation (no pieces)."""
+    keys = ("coverage", "uncovered") + (("alignment", "tgt_words") if alignments else ())
+    if not (src_pieces and tgt_pieces):
+        blank = {"coverage": [], "uncovered": [], "alignment": "", "tgt_words": []}
+        return [], {key: blank[key] for key in keys}
+    found = word_alignment(weights, src_pieces, tgt_pieces).to_json()
+    return found["src_words"], {key: found[key] for key in keys}
+
+
 def source_label_positions(src_pieces: list[str], word_indices, *, words: bool) -> list[int]:
     """Where real source words sit on a plot's source axis, for ``alignment_figure``'s
     ``flagged``: their positions among the merged words (``words=True``) or all their
